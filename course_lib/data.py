@@ -1,0 +1,522 @@
+"""Data sets of the course: MNIST and its binarizations, and small toys with known optima.
+
+Offers:
+
+* ``find_mnist`` / ``load_mnist``: find ``mnist.npz`` (explicit path, repository ``data/``,
+  ``$COURSE_LIB_DATA``, Keras cache, download) and load it with SHA-256 checks per array.
+* ``mnist_splits`` (50k/10k/10k; ``"fixed"``, ``"threshold"`` or ``"none"`` binarization),
+  ``binarize`` and ``DynamicBinarization`` (a ``keras.utils.PyDataset`` re-sampling pixels).
+* Toys: ``bars_and_stripes`` (optimum ``-log(2 * 2**n - 2)``), ``laplace_sources_2d``
+  (optimum ``LAPLACE_2D_OPTIMUM_LL``), ``digits_8x8`` (offline) and ``toy_2d`` densities.
+* ``check_images``: the input check shared by the model modules.
+
+Used by the notebooks on Boltzmann machines and RBMs (binarized MNIST, bars and stripes,
+8x8 digits), autoregressive models and VAEs (binarized MNIST), ICA and normalizing flows
+(Laplace sources, 2-D toys).
+
+The fixed binarization is frozen: pixel ``i`` (C order over ``[x_train (60k), x_test
+(10k)]``) is ``u_i < x_i / 255`` in float32, with ``u`` one draw of
+``np.random.default_rng(FIXED_BINARIZATION_SEED).random((70000, 28, 28), dtype=np.float32)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import pathlib
+import zipfile
+import zlib
+
+import keras
+import numpy as np
+
+MNIST_ARRAY_SHA256 = {
+    "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+    "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+    "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+    "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+}
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+_MNIST_DOWNLOAD_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+_MNIST_LAYOUT = {
+    "x_train": (60000, 28, 28),
+    "y_train": (60000,),
+    "x_test": (10000, 28, 28),
+    "y_test": (10000,),
+}
+DATA_ENV_VAR = "COURSE_LIB_DATA"
+FIXED_BINARIZATION_SEED = 1234
+MNIST_BINARIZATIONS = ("fixed", "threshold", "none")
+BINARIZE_CONVENTIONS = ("fixed", "dynamic", "threshold")
+TOY_2D_NAMES = ("moons", "8gaussians", "rings", "spirals", "checkerboard", "gmm_grid")
+# Negative differential entropy of two independent unit-variance Laplace sources
+# (scale b = 1/sqrt(2)): -2 * (1 + log(2 b)) = -2.6931...
+LAPLACE_2D_OPTIMUM_LL = -2 * (1 + math.log(math.sqrt(2)))
+_CHUNK = 1 << 22  # uniforms drawn per step; chunking does not change the stream
+
+
+class DataError(ValueError):
+    """A data file is missing or corrupt, or an array has the wrong shape, dtype or range."""
+
+
+def _repo_data_path() -> pathlib.Path:
+    """The ``data/mnist.npz`` of the repository this package sits in."""
+    return pathlib.Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
+
+
+def find_mnist(path=None, *, allow_download=True) -> pathlib.Path:
+    """Finds ``mnist.npz``: ``path``, repository ``data/``, ``$COURSE_LIB_DATA``,
+    ``$KERAS_HOME/datasets`` (else ``~/.keras/datasets``), then ``keras.utils.get_file``.
+
+    Args:
+        path: optional file, or directory holding ``mnist.npz``; it must exist (no fallback).
+        allow_download: whether the last step may use the network.
+
+    Returns:
+        The ``pathlib.Path`` of the file.
+
+    Raises:
+        DataError: if ``path`` does not exist, or nothing was found (the message names every
+            place looked and the download error, if one was tried).
+    """
+    if path is not None:
+        given = pathlib.Path(path).expanduser()
+        candidate = given / "mnist.npz" if given.is_dir() else given
+        if not candidate.is_file():
+            raise DataError(f"MNIST file {str(candidate)!r} does not exist (path={str(path)!r}).")
+        return candidate
+    env_dir, keras_home = os.environ.get(DATA_ENV_VAR), os.environ.get("KERAS_HOME")
+    env_file = pathlib.Path(env_dir).expanduser() / "mnist.npz" if env_dir else None
+    keras_dir = pathlib.Path(keras_home) if keras_home else pathlib.Path.home() / ".keras"
+    looked = []
+    for label, candidate in [
+        ("repository data folder", _repo_data_path()),
+        (f"${DATA_ENV_VAR}", env_file),
+        ("Keras cache", keras_dir / "datasets" / "mnist.npz"),
+    ]:
+        if candidate is not None and candidate.is_file():
+            return candidate
+        looked.append(
+            f"{label}: not set" if candidate is None else f"{label}: {candidate} (not found)"
+        )
+    if allow_download:
+        try:
+            file = keras.utils.get_file("mnist.npz", MNIST_URL, file_hash=_MNIST_DOWNLOAD_SHA256)
+            return pathlib.Path(file)
+        except Exception as err:  # any failure becomes one readable message below
+            looked.append(f"download from {MNIST_URL}: failed ({type(err).__name__}: {err})")
+    else:
+        looked.append(f"download from {MNIST_URL}: skipped (allow_download=False)")
+    raise DataError(
+        "Could not find mnist.npz. Looked in:\n  - "
+        + "\n  - ".join(looked)
+        + "\nPut mnist.npz in one of these places, or pass its path."
+    )
+
+
+def _sha256(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def load_mnist(path=None, *, allow_download=True, verify=True) -> dict:
+    """Loads MNIST as uint8 arrays, checking layout and (with ``verify``) checksums.
+
+    Args:
+        path, allow_download: as in `find_mnist`.
+        verify: compare each array's SHA-256 with `MNIST_ARRAY_SHA256`.
+
+    Returns:
+        Dict of uint8 arrays ``x_train`` (60000, 28, 28), ``y_train`` (60000,), ``x_test``
+        (10000, 28, 28), ``y_test`` (10000,).
+
+    Raises:
+        DataError: if the file is missing, unreadable or truncated, lacks a key, has a wrong
+            shape or dtype, or fails a checksum (the message names the array).
+    """
+    file = find_mnist(path, allow_download=allow_download)
+    try:
+        npz = np.load(file, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise DataError(f"{file} holds a single .npy array; expected an .npz archive.")
+        with npz:
+            missing = sorted(set(_MNIST_LAYOUT) - set(npz.files))
+            if missing:
+                raise DataError(
+                    f"{file} lacks the arrays {missing}; expected {sorted(_MNIST_LAYOUT)}, "
+                    f"found {sorted(npz.files)}."
+                )
+            arrays = {key: npz[key] for key in _MNIST_LAYOUT}
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as err:
+        raise DataError(
+            f"{file} is not a readable .npz archive (corrupt or truncated?): "
+            f"{type(err).__name__}: {err}"
+        ) from err
+    for key, shape in _MNIST_LAYOUT.items():
+        a = arrays[key]
+        if a.shape != shape or a.dtype != np.uint8:
+            raise DataError(
+                f"{key} in {file} has shape {a.shape} and dtype {a.dtype}; "
+                f"expected shape {shape} and dtype uint8."
+            )
+        if key.startswith("y") and a.max() > 9:
+            raise DataError(f"{key} in {file} holds label {a.max()}; expected labels 0..9.")
+        if verify and (got := _sha256(a)) != MNIST_ARRAY_SHA256[key]:
+            raise DataError(
+                f"Checksum mismatch for {key} in {file}: expected SHA-256 "
+                f"{MNIST_ARRAY_SHA256[key]}, got {got}. Replace the file, or pass verify=False."
+            )
+    return arrays
+
+
+def _bernoulli(p: np.ndarray, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    """float32 ``u < p / scale`` with float32 uniforms ``u`` drawn in C order, in chunks."""
+    flat = np.ascontiguousarray(p).reshape(-1)
+    out = np.empty(flat.shape, np.float32)
+    for start in range(0, flat.size, _CHUNK):
+        q = flat[start : start + _CHUNK].astype(np.float32)
+        if scale != 1.0:
+            q /= np.float32(scale)
+        out[start : start + _CHUNK] = rng.random(q.shape, dtype=np.float32) < q
+    return out.reshape(np.shape(p))
+
+
+def mnist_splits(
+    path=None, *, binarization="fixed", seed=FIXED_BINARIZATION_SEED, flatten=True,
+    allow_download=True,
+) -> dict:  # fmt: skip
+    """The course's MNIST split: first 50,000 training images / last 10,000 / the test set.
+
+    Args:
+        path, allow_download: as in `find_mnist`.
+        binarization: ``"fixed"`` (each pixel drawn once from Bernoulli(intensity / 255),
+            one uniform draw for all 70,000 images, see the module docstring), ``"threshold"``
+            (intensity / 255 > 0.5) or ``"none"`` (intensities in [0, 1]).
+        seed: seed of the ``"fixed"`` draw; the published numbers use 1234.
+        flatten: return images as (n, 784) rather than (n, 28, 28).
+
+    Returns:
+        Dict with ``x_train``, ``y_train``, ``x_valid``, ``y_valid``, ``x_test``, ``y_test``;
+        images float32, labels int64.
+
+    Raises:
+        ValueError: if ``binarization`` is not one of `MNIST_BINARIZATIONS`, or ``"fixed"``
+            comes without an int ``seed``.
+        DataError: as `load_mnist`.
+    """
+    if binarization not in MNIST_BINARIZATIONS:
+        raise ValueError(
+            f"binarization must be one of {MNIST_BINARIZATIONS}; got {binarization!r}."
+        )
+    if binarization == "fixed" and not _is_int(seed):
+        raise ValueError(f"The 'fixed' binarization needs an int seed; got {seed!r}.")
+    raw = load_mnist(path, allow_download=allow_download)
+    x_all = np.concatenate([raw["x_train"], raw["x_test"]])
+    if binarization == "fixed":
+        x_all = _bernoulli(x_all, np.random.default_rng(seed), scale=255.0)
+    elif binarization == "threshold":
+        x_all = (x_all >= 128).astype(np.float32)  # x / 255 > 0.5 exactly, for uint8 x
+    else:
+        x_all = x_all.astype(np.float32) / 255
+    if flatten:
+        x_all = x_all.reshape(len(x_all), -1)
+    y_all = np.concatenate([raw["y_train"], raw["y_test"]]).astype(np.int64)
+    cuts = {"train": slice(0, 50000), "valid": slice(50000, 60000), "test": slice(60000, None)}
+    return {
+        f"{k}_{split}": a[cut]
+        for split, cut in cuts.items()
+        for k, a in (("x", x_all), ("y", y_all))
+    }
+
+
+def _check_probabilities(x, name="x") -> np.ndarray:
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DataError(
+            f"{name} must be a floating array of intensities in [0, 1]; got dtype {x.dtype}. "
+            "Divide uint8 images by 255 first."
+        )
+    if x.size and np.isnan(x).any():
+        raise DataError(f"{name} contains NaN; expected intensities in [0, 1].")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise DataError(
+            f"{name} must hold values in [0, 1]; got min {x.min():g} and max {x.max():g}."
+        )
+    return x
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def binarize(x, convention, *, seed=None) -> np.ndarray:
+    """Turns intensities into binary pixels.
+
+    Args:
+        x: floating array with values in [0, 1], any shape.
+        convention: ``"fixed"`` (Bernoulli(x), drawn once with an int ``seed`` and kept),
+            ``"dynamic"`` (Bernoulli(x), drawn anew per call) or ``"threshold"`` (x > 0.5).
+        seed: seed for ``np.random.default_rng``; required for ``"fixed"``.
+
+    Returns:
+        float32 array of the shape of ``x`` with values in {0, 1}.
+
+    Raises:
+        DataError: if ``x`` is not floating, contains NaN or leaves [0, 1].
+        ValueError: if ``convention`` is unknown, or ``"fixed"`` comes without an int seed.
+    """
+    if convention not in BINARIZE_CONVENTIONS:
+        raise ValueError(f"convention must be one of {BINARIZE_CONVENTIONS}; got {convention!r}.")
+    x = _check_probabilities(x)
+    if convention == "threshold":
+        return (x > 0.5).astype(np.float32)
+    if convention == "fixed" and not _is_int(seed):
+        raise ValueError(f"The 'fixed' convention needs an int seed; got {seed!r}.")
+    return _bernoulli(x, np.random.default_rng(seed))
+
+
+class DynamicBinarization(keras.utils.PyDataset):
+    """Batches of freshly sampled binary pixels (dynamic binarization), inputs only.
+
+    Batch ``idx`` of epoch ``e`` is ``u < x[rows]`` with float32 uniforms from
+    ``np.random.default_rng([seed, e, idx])``; epoch ``e``'s row order comes from
+    ``np.random.default_rng([seed, e])`` (0..n-1 without ``shuffle``). ``e`` counts calls
+    of ``on_epoch_end`` (``fit`` makes one more than it has epochs); a rerun with the same
+    seed replays the same batches, whatever order Keras asks for them in.
+
+    Args:
+        x: floating array (n, d) of intensities in [0, 1].
+        batch_size: positive int.
+        seed: non-negative int.
+        shuffle: reshuffle the rows every epoch.
+        **kwargs: passed to ``keras.utils.PyDataset`` (``workers``, ...).
+
+    Raises:
+        DataError: if ``x`` is not a floating (n, d) array in [0, 1].
+        ValueError: if ``batch_size`` or ``seed`` is not as described.
+    """
+
+    def __init__(self, x, batch_size, *, seed, shuffle=True, **kwargs):
+        super().__init__(**kwargs)
+        x = _check_probabilities(x)
+        if x.ndim != 2 or len(x) == 0:
+            raise DataError(f"x must be a non-empty (n, d) array; got shape {x.shape}.")
+        if not _is_int(batch_size) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+        if not _is_int(seed) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int; got {seed!r}.")
+        self.x = x.astype(np.float32)
+        self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
+        self.epoch = 0
+        self._order = self._epoch_order()
+
+    def _epoch_order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(len(self.x))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
+
+    def __len__(self):
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, idx):
+        if not 0 <= idx < len(self):
+            raise IndexError(f"batch index must be in [0, {len(self)}); got {idx}.")
+        rows = self._order[idx * self.batch_size : (idx + 1) * self.batch_size]
+        rng = np.random.default_rng([self.seed, int(idx)])
+        return _bernoulli(self.x[rows], rng)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self._epoch_order()
+
+
+def digits_8x8(*, binarize_threshold=None) -> dict:
+    """The 1,797 8x8 handwritten digits bundled with scikit-learn (no download).
+
+    Args:
+        binarize_threshold: optional float in [0, 1); pixels above it become 1, others 0.
+
+    Returns:
+        Dict with ``"x"`` float32 (1797, 64) in [0, 1] (counts / 16) and ``"y"`` int64.
+
+    Raises:
+        ValueError: if ``binarize_threshold`` is not None or a number in [0, 1).
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = digits.data.astype(np.float32) / 16
+    if binarize_threshold is not None:
+        t = binarize_threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.number)) or not 0 <= t < 1:
+            raise ValueError(f"binarize_threshold must be None or a number in [0, 1); got {t!r}.")
+        x = (x > t).astype(np.float32)
+    return {"x": x, "y": digits.target.astype(np.int64)}
+
+
+def _check_positive_int(value, name, minimum=1) -> int:
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def bars_and_stripes(n=4) -> np.ndarray:
+    """All distinct n x n bars-and-stripes images, flattened in lexicographic order.
+
+    Each image switches on a set of full rows or a set of full columns; all-off and all-on
+    are both kinds and appear once, so there are ``2 * 2**n - 2``.
+
+    Args:
+        n: side length, an int >= 1.
+
+    Returns:
+        float32 array (2 * 2**n - 2, n * n) of unique rows.
+
+    Raises:
+        ValueError: if ``n`` is not an int >= 1.
+    """
+    n = _check_positive_int(n, "n")
+    on = (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1  # (2**n, n) subsets
+    rows = np.repeat(on[:, :, None], n, axis=2)  # row i constant
+    cols = rows.transpose(0, 2, 1)  # column j constant
+    patterns = np.concatenate([rows, cols]).reshape(-1, n * n)
+    return np.unique(patterns, axis=0).astype(np.float32)
+
+
+def bars_and_stripes_optimum(n=4) -> float:
+    """Best average log-likelihood on `bars_and_stripes(n)`, that of the uniform model.
+
+    Args:
+        n: side length, an int >= 1.
+
+    Returns:
+        ``-log(2 * 2**n - 2)`` in nats (-3.4012 for n = 4).
+
+    Raises:
+        ValueError: if ``n`` is not an int >= 1.
+    """
+    n = _check_positive_int(n, "n")
+    return -math.log(2 * 2**n - 2)
+
+
+def laplace_sources_2d(n, *, seed, whiten=True) -> np.ndarray:
+    """Two unit-variance Laplace sources mixed by a fixed random 2x2 matrix (the ICA toy).
+
+    ``np.random.default_rng(seed)`` first draws the mixing ``R(a) diag(s) R(b)`` (rotations
+    by angles in [0, pi), scales in [0.5, 2]), then the sources (scale 1/sqrt(2)). With
+    ``whiten`` the samples are centred and ZCA-whitened with their own covariance (divided
+    by n, in float64): their covariance is the identity and they are (nearly) a rotation
+    of the sources, so the best average log-likelihood is `LAPLACE_2D_OPTIMUM_LL`
+    (= -2 (1 + log sqrt(2)) = -2.6931...), the negative differential entropy of the sources.
+
+    Args:
+        n: number of samples, an int >= 2.
+        seed: seed for ``np.random.default_rng``.
+        whiten: ZCA-whiten the mixed samples.
+
+    Returns:
+        float32 array (n, 2).
+
+    Raises:
+        ValueError: if ``n`` is not an int >= 2.
+    """
+    n = _check_positive_int(n, "n", minimum=2)
+    rng = np.random.default_rng(seed)
+    a, b = rng.uniform(0, np.pi, size=2)
+    rot = lambda t: np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])  # noqa: E731
+    mixing = rot(a) @ np.diag(rng.uniform(0.5, 2.0, size=2)) @ rot(b)
+    x = rng.laplace(0.0, 1 / np.sqrt(2), size=(n, 2)) @ mixing.T
+    if whiten:
+        x = x - x.mean(axis=0)
+        eigval, eigvec = np.linalg.eigh(x.T @ x / n)
+        x = x @ (eigvec @ np.diag(eigval**-0.5) @ eigvec.T)
+    return x.astype(np.float32)
+
+
+def toy_2d(name, n, *, seed) -> np.ndarray:
+    """Samples from a 2-D toy density for flows and density-estimation demos.
+
+    I.i.d. samples of: ``"moons"`` (two half-circles, noise 0.05), ``"8gaussians"`` (std 0.2,
+    centres on the circle of radius 2), ``"rings"`` (radii 0.5, 1, 1.5, 2, uniform along arc
+    length, noise 0.05), ``"spirals"`` (two arms out to radius 3, noise 0.1),
+    ``"checkerboard"`` (uniform on the 8 dark cells of a 4x4 board on [-2, 2]^2),
+    ``"gmm_grid"`` (5x5 Gaussians, std 0.05, centres -2..2).
+
+    Args:
+        name: one of `TOY_2D_NAMES`.
+        n: number of samples, an int >= 1.
+        seed: seed for ``np.random.default_rng``.
+
+    Returns:
+        float32 array (n, 2).
+
+    Raises:
+        ValueError: if ``name`` is unknown or ``n`` is not an int >= 1.
+    """
+    if name not in TOY_2D_NAMES:
+        raise ValueError(f"name must be one of {TOY_2D_NAMES}; got {name!r}.")
+    n = _check_positive_int(n, "n")
+    rng = np.random.default_rng(seed)
+    if name == "moons":
+        t = rng.uniform(0, np.pi, n)
+        lower = rng.integers(0, 2, n).astype(bool)
+        x = np.stack([np.cos(t), np.sin(t)], axis=1)
+        x[lower] = np.stack([1 - np.cos(t[lower]), 0.5 - np.sin(t[lower])], axis=1)
+        x += rng.normal(0, 0.05, (n, 2))
+    elif name == "8gaussians":
+        angle = rng.integers(0, 8, n) * (np.pi / 4)
+        x = 2 * np.stack([np.cos(angle), np.sin(angle)], axis=1) + rng.normal(0, 0.2, (n, 2))
+    elif name == "rings":
+        radii = np.array([0.5, 1.0, 1.5, 2.0])
+        r = radii[rng.choice(4, n, p=radii / radii.sum())]
+        t = rng.uniform(0, 2 * np.pi, n)
+        x = r[:, None] * np.stack([np.cos(t), np.sin(t)], axis=1) + rng.normal(0, 0.05, (n, 2))
+    elif name == "spirals":
+        t = np.sqrt(rng.uniform(0, 1, n)) * 3 * np.pi
+        arm = np.where(rng.integers(0, 2, n) == 1, 1.0, -1.0)
+        x = (arm * t / np.pi)[:, None] * np.stack([np.cos(t), np.sin(t)], axis=1)
+        x += rng.normal(0, 0.1, (n, 2))
+    elif name == "checkerboard":
+        cells = np.array([(i, j) for i in range(4) for j in range(4) if (i + j) % 2 == 0])
+        x = cells[rng.integers(0, len(cells), n)] - 2 + rng.uniform(0, 1, (n, 2))
+    else:  # gmm_grid
+        centres = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3)), -1).reshape(-1, 2)
+        x = centres[rng.integers(0, 25, n)] + rng.normal(0, 0.05, (n, 2))
+    return x.astype(np.float32)
+
+
+def check_images(x, *, expected_dim=None, binary=False, name="x") -> np.ndarray:
+    """Checks a batch of flattened images and returns it as float32.
+
+    Args:
+        x: array-like (n, d) with n >= 1.
+        expected_dim: optional required d.
+        binary: require every value to be 0 or 1.
+        name: the argument's name, for messages.
+
+    Returns:
+        float32 numpy array (n, d).
+
+    Raises:
+        DataError: if ``x`` is not numeric, not 2-D, empty, of the wrong width, not finite,
+            or (with ``binary``) holds values other than 0 and 1.
+    """
+    arr = np.asarray(x)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DataError(f"{name} must be numeric; got dtype {arr.dtype}.")
+    if arr.ndim != 2:
+        raise DataError(f"{name} must be a 2-D array (n, d); got shape {arr.shape}.")
+    if arr.shape[0] == 0:
+        raise DataError(f"{name} must hold at least one row; got shape {arr.shape}.")
+    if expected_dim is not None and arr.shape[1] != expected_dim:
+        raise DataError(f"{name} must have {expected_dim} columns; got shape {arr.shape}.")
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        bad = np.size(arr) - np.isfinite(arr).sum()
+        raise DataError(f"{name} must be finite; got {bad} NaN or inf values.")
+    if binary and not np.isin(arr, (0.0, 1.0)).all():
+        bad = np.unique(arr[~np.isin(arr, (0.0, 1.0))])[:5]
+        raise DataError(f"{name} must be binary (values in {{0, 1}}); got values such as {bad}.")
+    return arr

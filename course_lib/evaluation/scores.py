@@ -1,0 +1,59 @@
+"""Cheap training monitors for energy models: pseudo-likelihood, reconstruction error and
+the free-energy gap (Hinton 2010, sections 5 and 6). Used by ``01_rbm.ipynb``.
+
+    (1.17) log PL(v) = sum_i log p(v_i | v_-i) = sum_i log sigmoid(F(v with bit i flipped) - F(v))
+    (1.18) gap = mean F(v_heldout) - mean F(v_train): grows when the model overfits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+
+def pseudo_log_likelihood(model, v, *, num_bits=None, seed=0, batch_size=500):
+    """Eq. (1.17): mean log pseudo-likelihood of binary ``v`` (nats per example).
+
+    Args:
+        model: a ``BernoulliRBM``.
+        v: (n, D) binary data.
+        num_bits: ``None`` sums all D terms exactly; an int m instead averages m bits
+            drawn uniformly per example and scales by D (an unbiased estimate).
+        seed: for the bit choice when ``num_bits`` is given.
+    """
+    v = model.check_visible(v)
+    if not np.all((v == 0) | (v == 1)):
+        raise ValueError("pseudo_log_likelihood needs binary data (values 0 or 1).")
+    n, d = v.shape
+    rng = np.random.default_rng(seed)
+    bits = (np.tile(np.arange(d), (n, 1)) if num_bits is None
+            else rng.integers(0, d, size=(n, int(num_bits))))
+    total = np.zeros(n)
+    for i in range(0, n, batch_size):
+        vb, ib = v[i:i + batch_size], bits[i:i + batch_size]
+        free = np.asarray(model.free_energy(tf.constant(vb)), np.float64)
+        for j in range(ib.shape[1]):
+            flipped = vb.copy()
+            rows = np.arange(len(vb))
+            flipped[rows, ib[:, j]] = 1.0 - flipped[rows, ib[:, j]]
+            free_flip = np.asarray(model.free_energy(tf.constant(flipped)), np.float64)
+            total[i:i + batch_size] += -np.logaddexp(0.0, -(free_flip - free))
+    return float(total.mean() * (d / bits.shape[1]))
+
+
+def reconstruction_error(model, v, batch_size=1000):
+    """Mean squared error per example of the one-step reconstruction p(v | h), h ~ p(h | v)."""
+    v = model.check_visible(v)
+    errors = [float(model.reconstruction_error(tf.constant(v[i:i + batch_size]))) *
+              len(v[i:i + batch_size]) for i in range(0, len(v), batch_size)]
+    return float(np.sum(errors) / len(v))
+
+
+def free_energy_gap(model, v_train, v_heldout, batch_size=1000):
+    """Eq. (1.18): mean F(held-out) - mean F(train subset of the same size)."""
+    def mean_free(v):
+        v = model.check_visible(v)
+        return float(np.concatenate([np.asarray(model.free_energy(tf.constant(v[i:i + batch_size])))
+                                     for i in range(0, len(v), batch_size)]).mean())
+    n = min(len(v_train), len(v_heldout))
+    return mean_free(v_heldout[:n]) - mean_free(v_train[:n])
