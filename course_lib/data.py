@@ -324,7 +324,7 @@ class DynamicBinarization(keras.utils.PyDataset):
         if not 0 <= idx < len(self):
             raise IndexError(f"batch index must be in [0, {len(self)}); got {idx}.")
         rows = self._order[idx * self.batch_size : (idx + 1) * self.batch_size]
-        rng = np.random.default_rng([self.seed, int(idx)])
+        rng = np.random.default_rng([self.seed, self.epoch, int(idx)])
         return _bernoulli(self.x[rows], rng)
 
     def on_epoch_end(self):

@@ -191,6 +191,9 @@ def test_fixed_binarization_reproducible_and_seeded(fixed_splits, mnist_file, mn
     other = data.mnist_splits(mnist_file, seed=7, allow_download=False)
     assert not np.array_equal(other["x_train"], fixed_splits["x_train"])
     assert set(np.unique(fixed_splits["x_train"])) == {0.0, 1.0}
+    intensity = mnist["x_train"][:50000].reshape(50000, -1)
+    assert (fixed_splits["x_train"][intensity == 0] == 0).all()  # Bernoulli(0) is never on
+    assert (fixed_splits["x_train"][intensity == 255] == 1).all()  # Bernoulli(1) always is
     intensity_mean = mnist["x_train"][:50000].mean() / 255
     assert abs(fixed_splits["x_train"].mean() - intensity_mean) < 0.002
 
