@@ -1,0 +1,194 @@
+"""Tests of course_lib.training: DivergenceGuard, SafeCheckpoint, resume and Evaluator."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from course_lib.rbm import BernoulliRBM
+from course_lib.training import (
+    DivergenceGuard,
+    Evaluator,
+    SafeCheckpoint,
+    TrainingDivergedError,
+    resume,
+)
+
+
+def random_binary(n, d, seed=0):
+    return (np.random.default_rng(seed).random((n, d)) < 0.5).astype("float32")
+
+
+def np_of(variable):
+    return np.asarray(keras.ops.convert_to_numpy(variable))
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    """Sets W to NaN at the start of batch ``at_batch`` of epoch ``at_epoch`` (0-based)."""
+
+    def __init__(self, at_epoch=0, at_batch=0):
+        super().__init__()
+        self.at_epoch, self.at_batch, self.epoch = at_epoch, at_batch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.epoch == self.at_epoch and batch == self.at_batch:
+            self.model.W.assign(np.full(self.model.W.shape, np.nan, "float32"))
+
+
+def small_model(sampler="cd", lr=0.1, momentum=0.0, seed=0, **compile_kwargs):
+    model = BernoulliRBM(6, 4, sampler=sampler, num_chains=8, seed=seed)
+    model.compile(optimizer=keras.optimizers.SGD(lr, momentum=momentum), **compile_kwargs)
+    return model
+
+
+# ----- DivergenceGuard --------------------------------------------------------------------
+def test_guard_stops_at_the_first_nan_metric_with_advice():
+    model = small_model()
+    guard = DivergenceGuard(check_every=10**6)  # only the logged metrics are checked
+    with pytest.raises(TrainingDivergedError, match="learning rate") as info:
+        model.fit(random_binary(64, 6), batch_size=8, epochs=1, verbose=0,
+                  callbacks=[PoisonWeights(at_batch=2), guard])
+    assert "at batch 2" in str(info.value) and "nan" in str(info.value).lower()
+    assert model.stop_training
+
+
+def test_guard_is_added_by_fit_and_catches_a_huge_learning_rate():
+    model = small_model(lr=1e9)
+    with pytest.raises(TrainingDivergedError, match="learning rate"):
+        model.fit(random_binary(64, 6), batch_size=8, epochs=3, verbose=0)
+
+
+def test_guard_catches_weight_norm_explosion():
+    model = small_model()
+    w_norm = float(np.linalg.norm(np_of(model.W)))
+    guard = DivergenceGuard(max_weight_norm=w_norm / 10, check_every=1)
+    with pytest.raises(TrainingDivergedError, match="norm") as info:
+        model.fit(random_binary(16, 6), batch_size=8, epochs=1, verbose=0, callbacks=[guard])
+    assert "W" in str(info.value) and "max_weight_norm" in str(info.value)
+    assert int(model.optimizer.iterations) == 1
+
+
+def test_guard_lets_healthy_training_finish():
+    model = small_model()
+    history = model.fit(random_binary(64, 6), batch_size=8, epochs=2, verbose=0,
+                        callbacks=[DivergenceGuard(check_every=1)])
+    assert len(history.history["free_energy"]) == 2
+
+
+# ----- SafeCheckpoint ---------------------------------------------------------------------
+def test_safe_checkpoint_requires_a_keras_path(tmp_path):
+    with pytest.raises(ValueError, match=".keras"):
+        SafeCheckpoint(tmp_path / "model.h5")
+
+
+def test_safe_checkpoint_writes_model_and_progress(tmp_path):
+    path = tmp_path / "sub" / "ckpt.keras"
+    model = small_model()
+    model.fit(random_binary(32, 6), batch_size=8, epochs=2, verbose=0,
+              callbacks=[SafeCheckpoint(path)])
+    assert path.is_file()
+    progress = json.loads((tmp_path / "sub" / "ckpt.keras.json").read_text())
+    assert progress["epochs_completed"] == 2
+    assert set(progress["logs"]) >= {"free_energy", "reconstruction_error"}
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(np_of(loaded.W), np_of(model.W))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt.keras", "ckpt.keras.json"]
+
+
+@pytest.mark.parametrize("guard", [False, True])
+def test_safe_checkpoint_keeps_the_last_good_model(tmp_path, guard):
+    path = tmp_path / "ckpt.keras"
+    model = small_model()
+    checkpoint = SafeCheckpoint(path)
+    x = random_binary(32, 6)
+    model.fit(x, batch_size=8, epochs=1, verbose=0, callbacks=[checkpoint])
+    good_bytes, good_w = path.read_bytes(), np_of(model.W).copy()
+    progress = (tmp_path / "ckpt.keras.json").read_text()
+
+    callbacks = [PoisonWeights(at_epoch=1, at_batch=1), checkpoint]
+    if guard:
+        with pytest.raises(TrainingDivergedError):
+            model.fit(x, batch_size=8, epochs=3, initial_epoch=1, verbose=0,
+                      callbacks=callbacks)
+    else:
+        model.fit(x, batch_size=8, epochs=2, initial_epoch=1, verbose=0, callbacks=callbacks,
+                  guard=False)
+        assert checkpoint.skipped == [2]
+        assert np.isnan(np_of(model.W)).all()
+    assert path.read_bytes() == good_bytes
+    assert (tmp_path / "ckpt.keras.json").read_text() == progress
+    restored, epochs = resume(path)
+    assert epochs == 1
+    np.testing.assert_array_equal(np_of(restored.W), good_w)
+
+
+# ----- resume -----------------------------------------------------------------------------
+def test_resume_names_the_missing_path(tmp_path):
+    path = tmp_path / "nothing_here.keras"
+    with pytest.raises(FileNotFoundError, match="nothing_here.keras"):
+        resume(path)
+
+
+def test_resume_restores_the_optimizer_state(tmp_path):
+    path = tmp_path / "ckpt.keras"
+    model = small_model(sampler="pcd", momentum=0.9)
+    model.fit(random_binary(32, 6), batch_size=8, epochs=1, verbose=0,
+              callbacks=[SafeCheckpoint(path)])
+    restored, epochs = resume(path)
+    assert epochs == 1
+    assert int(restored.optimizer.iterations) == 4
+    saved = {v.path: np_of(v) for v in model.optimizer.variables}
+    loaded = {v.path: np_of(v) for v in restored.optimizer.variables}
+    assert saved.keys() == loaded.keys()
+    assert any("momentum" in k and np.any(v != 0) for k, v in saved.items())
+    for key, value in saved.items():
+        np.testing.assert_array_equal(loaded[key], value, err_msg=key)
+
+
+def test_resumed_training_continues_exactly(tmp_path):
+    """2 epochs straight == 1 epoch, checkpoint, resume, 1 more epoch (PCD, momentum):
+    needs the weights, optimizer slots, persistent chains and the seed state in the file."""
+    x = random_binary(48, 6, seed=3)
+    straight = small_model(sampler="pcd", momentum=0.5, seed=7)
+    straight.fit(x, batch_size=8, epochs=2, shuffle=False, verbose=0)
+
+    path = tmp_path / "ckpt.keras"
+    first = small_model(sampler="pcd", momentum=0.5, seed=7)
+    first.fit(x, batch_size=8, epochs=1, shuffle=False, verbose=0,
+              callbacks=[SafeCheckpoint(path)])
+    resumed, epochs = resume(path)
+    assert epochs == 1
+    resumed.fit(x, batch_size=8, epochs=2, initial_epoch=epochs, shuffle=False, verbose=0)
+
+    assert int(resumed.optimizer.iterations) == int(straight.optimizer.iterations) == 12
+    for name in ("W", "visible_bias", "hidden_bias", "persistent_chains"):
+        np.testing.assert_array_equal(np_of(getattr(resumed, name)),
+                                      np_of(getattr(straight, name)), err_msg=name)
+
+
+# ----- Evaluator --------------------------------------------------------------------------
+@pytest.mark.parametrize("steps_per_execution, expected", [
+    (1, [0, 3, 5, 7, 10]),
+    (5, [0, 5, 10]),
+])
+def test_evaluator_records_at_the_requested_updates(steps_per_execution, expected):
+    model = small_model(steps_per_execution=steps_per_execution)
+    seen = []
+
+    def fn(m):
+        seen.append(np_of(m.W).copy())
+        return float(int(m.optimizer.iterations)) + 0.5
+
+    evaluator = Evaluator(fn, at_updates=[10, 0, 3, 5, 7, 100], name="iters")
+    model.fit(random_binary(96, 6), batch_size=8, epochs=1, verbose=0, callbacks=[evaluator])
+    assert int(model.optimizer.iterations) == 12
+    assert evaluator.updates == expected
+    assert evaluator.values == [u + 0.5 for u in expected]
+    # The update-0 record was taken before any training (the initial weights).
+    assert not np.array_equal(seen[0], seen[1])
+    initial = BernoulliRBM(6, 4, sampler="cd", num_chains=8, seed=0).W
+    np.testing.assert_array_equal(seen[0], np_of(initial))
