@@ -52,7 +52,7 @@ class RBM(keras.Model):
     """Shared machinery of the RBM family: Gibbs chains, the CD loss and ``train_step``.
 
     Subclasses define the unit types through ``hidden_preactivation``, ``visible_mean``,
-    ``sample_visible``, ``free_energy``, ``energy`` and ``hidden_free_energy``.
+    ``sample_visible`` (given the mean), ``free_energy``, ``energy`` and ``hidden_free_energy``.
 
     Args:
         n_visible: number of visible units D.
@@ -68,6 +68,8 @@ class RBM(keras.Model):
         weight_init_std: std of the initial weights (0.01, Hinton 2010).
         visible_bias_init: optional (D,) initial visible biases, for example
             ``log(p / (1 - p))`` of the training pixel means (Hinton 2010, section 8).
+        hidden_bias_init: initial value of every hidden bias c_j (0, or negative to start
+            with sparse hidden activity, Hinton 2010, section 8).
         seed: integer seed for the model's ``SeedGenerator`` and initial weights.
     """
 
@@ -83,6 +85,7 @@ class RBM(keras.Model):
         fast_decay=19 / 20,
         weight_init_std=0.01,
         visible_bias_init=None,
+        hidden_bias_init=0.0,
         seed=None,
         **kwargs,
     ):
@@ -106,6 +109,7 @@ class RBM(keras.Model):
                     f"visible_bias_init must have shape ({self.n_visible},); "
                     f"got {visible_bias_init.shape}.")
         self.visible_bias_init = visible_bias_init
+        self.hidden_bias_init = float(hidden_bias_init)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.reconstruction_error_tracker = keras.metrics.Mean(name="reconstruction_error")
         self.free_energy_tracker = keras.metrics.Mean(name="free_energy")
@@ -124,8 +128,9 @@ class RBM(keras.Model):
                   else keras.initializers.Constant(self.visible_bias_init))
         self.visible_bias = self.add_weight(shape=(self.n_visible,), name="visible_bias",
                                             initializer=b_init)
-        self.hidden_bias = self.add_weight(shape=(self.n_hidden,), name="hidden_bias",
-                                           initializer="zeros")
+        self.hidden_bias = self.add_weight(
+            shape=(self.n_hidden,), name="hidden_bias",
+            initializer=keras.initializers.Constant(self.hidden_bias_init))
         self._build_extra_variables()
         if self.sampler in ("pcd", "fpcd"):
             self.persistent_chains = self.add_weight(
@@ -166,15 +171,15 @@ class RBM(keras.Model):
 
     def sample_v_given_h(self, h, seed=None, params=None):
         """Eq. (1.5)/(1.9): a sample of v given h (binary or Gaussian units)."""
-        return self.sample_visible(h, self._seed(seed), params)
+        return self.sample_visible(self.visible_mean(h, params), self._seed(seed))
 
     def _seed(self, seed):
         return self.seed_generator if seed is None else seed
 
     def gibbs_step(self, v, seed=None, params=None):
-        """One block Gibbs sweep v -> h -> v'. Returns (v', p(v' | h)'s mean)."""
-        h = self.sample_h_given_v(v, seed, params)
-        return self.sample_v_given_h(h, seed, params), self.visible_mean(h, params)
+        """One block Gibbs sweep v -> h -> v'. Returns (v', E[v' | h])."""
+        mean = self.visible_mean(self.sample_h_given_v(v, seed, params), params)
+        return self.sample_visible(mean, self._seed(seed)), mean
 
     def gibbs_chain(self, v, num_steps, seed=None, params=None):
         """``num_steps`` Gibbs sweeps from v (a Python-int loop); returns (v, mean)."""
@@ -188,15 +193,21 @@ class RBM(keras.Model):
         return self.visible_mean(self.prob_h_given_v(v))
 
     # ---------------------------------------------------------------- training
-    def negative_phase(self, v_data):
+    def negative_phase(self, v_data, h_data_probs=None):
         """Negative particles for Eq. (1.6): CD starts at the data, PCD/FPCD at the chains.
+
+        ``h_data_probs`` (p(h | v_data), if already computed) saves one matrix product.
 
         Returns:
             (v_model, reconstruction): the negative particles, and p(v | h) for
             h ~ p(h | v_data), the one-step reconstruction of the data (Hinton 2010, sec. 5),
             which for CD is the chain's own first step and costs nothing extra.
         """
-        v_first, reconstruction = self.gibbs_step(v_data)
+        if h_data_probs is None:
+            h_data_probs = self.prob_h_given_v(v_data)
+        h_first = sampling.bernoulli(h_data_probs, self.seed_generator)
+        reconstruction = self.visible_mean(h_first)
+        v_first = self.sample_visible(reconstruction, self.seed_generator)
         if self.sampler == "cd":
             v_model, _ = self.gibbs_chain(v_first, self.k - 1)
             return v_model, reconstruction
@@ -206,13 +217,13 @@ class RBM(keras.Model):
         self.persistent_chains.assign(v_model)
         return v_model, reconstruction
 
-    def contrastive_divergence_loss(self, v_data, v_model):
+    def contrastive_divergence_loss(self, v_data, v_model, h_data_preactivation=None):
         """Eq. (1.6): mean F(v_data) - mean F(v_model); its gradient is the CD update.
 
         Returns:
             (loss, mean F(v_data)); the second is logged as the ``free_energy`` metric.
         """
-        free_energy_data = ops.mean(self.free_energy(v_data))
+        free_energy_data = ops.mean(self.free_energy(v_data, h_data_preactivation))
         return free_energy_data - ops.mean(self.free_energy(ops.stop_gradient(v_model))), \
             free_energy_data
 
@@ -225,9 +236,11 @@ class RBM(keras.Model):
 
     def train_step(self, data):
         v_data = data[0] if isinstance(data, (tuple, list)) else data
-        v_model, reconstruction = self.negative_phase(v_data)
         with tf.GradientTape() as tape:
-            loss, free_energy_data = self.contrastive_divergence_loss(v_data, v_model)
+            pre_data = self.hidden_preactivation(v_data)  # shared by both phases
+            v_model, reconstruction = self.negative_phase(
+                v_data, ops.stop_gradient(ops.sigmoid(pre_data)))
+            loss, free_energy_data = self.contrastive_divergence_loss(v_data, v_model, pre_data)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         if self.sampler == "fpcd":
@@ -328,7 +341,7 @@ class RBM(keras.Model):
             fast_decay=self.fast_decay, weight_init_std=self.weight_init_std,
             visible_bias_init=(None if self.visible_bias_init is None
                                else self.visible_bias_init.tolist()),
-            seed=self.seed)
+            hidden_bias_init=self.hidden_bias_init, seed=self.seed)
         return config
 
 
@@ -365,18 +378,23 @@ class BernoulliRBM(RBM):
         W, b, _ = params or self.parameters()
         return ops.sigmoid(ops.matmul(h, ops.transpose(W)) + b)
 
-    def sample_visible(self, h, seed, params=None):
-        return sampling.bernoulli(self.visible_mean(h, params), seed)
+    def sample_visible(self, mean, seed):
+        """Binary visible units with probabilities ``mean``."""
+        return sampling.bernoulli(mean, seed)
 
     def energy(self, v, h):
         """Eq. (1.1): E(v, h) = -b.v - c.h - v.W.h, one value per row."""
         W, b, c = self.parameters()
         return -ops.sum(v * b, -1) - ops.sum(h * c, -1) - ops.sum(ops.matmul(v, W) * h, -1)
 
-    def free_energy(self, v):
-        """Eq. (1.3): F(v) = -b.v - sum_j softplus(c_j + (v W)_j)."""
-        return (-ops.sum(v * self.visible_bias, -1)
-                - ops.sum(ops.softplus(self.hidden_preactivation(v)), -1))
+    def free_energy(self, v, hidden_preactivation=None):
+        """Eq. (1.3): F(v) = -b.v - sum_j softplus(c_j + (v W)_j).
+
+        ``hidden_preactivation`` (c + v W, if already computed) saves a matrix product.
+        """
+        pre = self.hidden_preactivation(v) if hidden_preactivation is None else \
+            hidden_preactivation
+        return -ops.sum(v * self.visible_bias, -1) - ops.sum(ops.softplus(pre), -1)
 
     def hidden_free_energy(self, h):
         """Eq. (1.7): F_h(h) = -c.h - sum_i softplus(b_i + (W h)_i)."""
@@ -431,8 +449,9 @@ class GaussianBernoulliRBM(RBM):
         W, b, _ = params or self.parameters()
         return b + self.sigma * ops.matmul(h, ops.transpose(W))
 
-    def sample_visible(self, h, seed, params=None):
-        return sampling.gaussian(self.visible_mean(h, params), self.sigma, seed)
+    def sample_visible(self, mean, seed):
+        """Gaussian visible units N(mean, sigma^2)."""
+        return sampling.gaussian(mean, self.sigma, seed)
 
     def energy(self, v, h):
         """Eq. (1.8)."""
@@ -440,11 +459,13 @@ class GaussianBernoulliRBM(RBM):
         quadratic = ops.sum(ops.square(v - b) / (2.0 * ops.square(self.sigma)), -1)
         return quadratic - ops.sum(h * c, -1) - ops.sum(ops.matmul(v / self.sigma, W) * h, -1)
 
-    def free_energy(self, v):
-        """Eq. (1.10)."""
+    def free_energy(self, v, hidden_preactivation=None):
+        """Eq. (1.10); ``hidden_preactivation`` as for the Bernoulli RBM."""
+        pre = self.hidden_preactivation(v) if hidden_preactivation is None else \
+            hidden_preactivation
         quadratic = ops.sum(ops.square(v - self.visible_bias) / (2.0 * ops.square(self.sigma)),
                             -1)
-        return quadratic - ops.sum(ops.softplus(self.hidden_preactivation(v)), -1)
+        return quadratic - ops.sum(ops.softplus(pre), -1)
 
     def hidden_free_energy(self, h):
         """Eq. (1.11): -log of the Gaussian integral of exp(-E(v, h)) over v."""
