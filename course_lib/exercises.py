@@ -18,8 +18,8 @@ graded cells ``{"nbgrader": {"grade": true, "solution": false, "locked": true, "
 
 How instructors use it::
 
-    course-release notebooks/ch03_rbm.ipynb --out student/
-    course-grade alice/ch03_rbm.ipynb --instructor notebooks/ch03_rbm.ipynb --report a.json
+    course-release notebooks/01_rbm.ipynb --out student/
+    course-grade alice/01_rbm.ipynb --instructor notebooks/01_rbm.ipynb --report a.json
 
 (or ``python -m course_lib.exercises release|grade ...``). Grading runs in smoke mode
 (``COURSE_LIB_SMOKE=1``) unless ``--full`` is given, in the instructor notebook's folder so

@@ -19,9 +19,9 @@ Equations, numbered as in the chapter notebook (Bernoulli-Bernoulli RBM)::
 Gaussian-Bernoulli RBM (Hinton 2010, section 13.2; visible units with std sigma_i)::
 
     (1.8)  E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c.h - sum_ij (v_i / sigma_i) W_ij h_j
-    (1.9)  p(h_j = 1 | v) = sigmoid(c_j + ((v / sigma) W)_j);   p(v | h) = N(b + sigma (W h), sigma^2)
+    (1.9)  p(h_j = 1 | v) = sigmoid(c_j + ((v / sigma) W)_j);  p(v | h) = N(b + sigma W h, sigma^2)
     (1.10) F(v)    = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - sum_j softplus(c_j + ((v / sigma) W)_j)
-    (1.11) F_h(h)  = -c.h - sum_i [b_i a_i / sigma_i + a_i^2 / 2 + log(sqrt(2 pi) sigma_i)],  a = W h
+    (1.11) F_h(h)  = -c.h - sum_i [b_i a_i / sigma_i + a_i^2 / 2 + log(sqrt(2 pi) sigma_i)], a = Wh
 
 Symbol -> attribute: ``W -> self.W`` (n_visible x n_hidden), ``b -> self.visible_bias``,
 ``c -> self.hidden_bias``, ``log sigma -> self.log_sigma`` (Gaussian only), ``k -> self.k``,

@@ -59,8 +59,9 @@ def render() -> Path:
     for path in sorted(RESULTS.glob("*.json")):
         chapter = json.loads(path.read_text())
         lines += [f"## {chapter['chapter']}", "",
-                  f"Mode: {chapter['mode']}; written {chapter['written']}; total notebook time "
-                  f"{chapter.get('notebook_seconds', float('nan')):.0f} s on the machine below.", "",
+                  f"Mode: {chapter['mode']}; written {chapter['written']}; whole notebook "
+                  f"{chapter.get('notebook_seconds', float('nan')):.0f} s on the machine below.",
+                  "",
                   "| result | here | published | source | data | evaluation | time (s) |",
                   "|---|---|---|---|---|---|---|"]
         for r in chapter["rows"]:

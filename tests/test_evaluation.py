@@ -6,8 +6,10 @@ import keras
 import numpy as np
 import oracles
 import pytest
+import tensorflow as tf
 
 from course_lib.evaluation import (
+    RBMAnnealingPath,
     ais_log_partition,
     all_binary_states,
     base_rate_visible_bias,
@@ -20,6 +22,10 @@ from course_lib.evaluation import (
     reverse_ais_log_partition,
 )
 from course_lib.rbm import BernoulliRBM, GaussianBernoulliRBM
+
+
+def np_of(tensor):
+    return np.asarray(keras.ops.convert_to_numpy(tensor), dtype=np.float64)
 
 
 def bernoulli_model(D, H, seed, w_std=1.0, **kwargs):
@@ -110,7 +116,7 @@ def ais_setup():
     return model, base, exact_samples, oracles.bernoulli_log_z(W, b, c), forward
 
 
-def _within_bars(result, exact, tol=0.01):
+def _within_bars(result, exact, tol=0.005):
     assert result.log_z_low <= result.log_z <= result.log_z_high
     assert result.log_z_low - tol <= exact <= result.log_z_high + tol, (str(result), exact)
 
@@ -133,6 +139,30 @@ def test_reverse_ais_from_exact_samples_brackets_the_exact_log_partition(ais_set
     reverse = reverse_ais_log_partition(model, base, exact_samples, betas=AIS_BETAS, seed=1)
     assert reverse.direction == "reverse" and len(reverse.log_weights) == 200
     _within_bars(reverse, exact)
+
+
+def test_annealing_step_leaves_the_intermediate_distribution_invariant():
+    """Eq. (1.13): one step at beta maps exact samples of p_beta to samples of p_beta, and
+    its weight increment is log f_to(v) - log f_from(v)."""
+    model, (W, b, c) = bernoulli_model(4, 3, seed=7, w_std=1.5)
+    base = np.array([0.5, -1.0, 1.5, 0.0])
+    path = RBMAnnealingPath(model, base.astype("float32"))
+    V = oracles.binary_states(4)
+
+    def log_f(beta, x):
+        return (x @ ((1 - beta) * base + beta * b)
+                + oracles.softplus(beta * (c + x @ W)).sum(axis=1))
+
+    beta, n = 0.6, 40000
+    p = np.exp(log_f(beta, V) - oracles.logsumexp(log_f(beta, V)))
+    rng = np.random.default_rng(0)
+    start = V[rng.choice(len(V), size=n, p=p)]
+    increment, state = path.step(tf.constant(start.astype("float32")), tf.constant(0.3),
+                                 tf.constant(beta), tf.constant([4, 2]))
+    np.testing.assert_allclose(np_of(increment), log_f(beta, start) - log_f(0.3, start),
+                               rtol=1e-5, atol=1e-5)
+    freq = np.bincount(oracles.state_index(np_of(state)), minlength=len(V)) / n
+    assert np.all(np.abs(freq - p) < 5 * np.sqrt(p * (1 - p) / n) + 1e-4), (freq, p)
 
 
 def test_ais_is_reproducible_with_a_seed(ais_setup):

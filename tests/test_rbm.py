@@ -1,6 +1,7 @@
 """Tests of course_lib.rbm against numpy oracles written from the RBM equations."""
 
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -196,6 +197,31 @@ def test_cd1_gradient_is_its_own_biased_expectation():
     assert np.abs(grad + exact_ll).max() > 0.15
 
 
+def test_gaussian_cd_loss_gradient_matches_the_free_energy_derivatives():
+    """d/dtheta [mean F(v_data) - mean F(v_model)] with v_model held fixed (even when it was
+    computed from the parameters inside the tape), F from Eq. (1.10), learned log sigma."""
+    model, (W, b, c, sigma) = gaussian_model()
+    rng = np.random.default_rng(9)
+    v = rng.normal(0.0, 1.0, (16, 3))
+    h = (rng.random((12, 3)) < 0.5).astype("float32")
+    variables = [model.W, model.visible_bias, model.hidden_bias, model.log_sigma]
+    with tf.GradientTape() as tape:
+        v_model = model.visible_mean(h)  # differentiable in W, b, sigma
+        loss, _ = model.contrastive_divergence_loss(tf.constant(v.astype("float32")), v_model)
+    got = [np_of(g) for g in tape.gradient(loss, variables)]
+    vm = b + sigma * (h.astype(np.float64) @ W.T)
+
+    def dF(x):
+        """Per-example derivatives of F(x) w.r.t. (W, b, c, log sigma)."""
+        p = oracles.sigmoid(c + (x / sigma) @ W)
+        return (-(x / sigma)[:, :, None] * p[:, None, :], -(x - b) / sigma**2, -p,
+                -((x - b) / sigma) ** 2 + (x / sigma) * (p @ W.T))
+
+    expected = [d.mean(0) - m.mean(0) for d, m in zip(dF(v), dF(vm), strict=True)]
+    for name, g, e in zip(("W", "b", "c", "log_sigma"), got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
 # ----- training ---------------------------------------------------------------------------
 @pytest.mark.parametrize("sampler", ["cd", "pcd", "fpcd"])
 def test_fit_runs_and_changes_weights(sampler):
@@ -265,6 +291,16 @@ def test_chains_and_fast_weights_survive_save_and_load(sampler, tmp_path):
         np.testing.assert_array_equal(np_of(getattr(loaded, name)), value)
 
 
+def test_fpcd_chains_run_with_the_fast_weights():
+    """With b_f = +-30 the chains' next state is fixed by the fast biases alone."""
+    model = BernoulliRBM(6, 3, sampler="fpcd", num_chains=10, fast_learning_rate=0.0, seed=6)
+    pattern = np.array([1, 0, 1, 1, 0, 0], dtype="float32")
+    model.fast_visible_bias.assign(60.0 * pattern - 30.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    model.fit(random_binary(10, 6), batch_size=10, epochs=1, verbose=0)
+    np.testing.assert_array_equal(np_of(model.persistent_chains), np.tile(pattern, (10, 1)))
+
+
 def test_fpcd_fast_weights_decay_geometrically():
     model = BernoulliRBM(5, 3, sampler="fpcd", num_chains=8, fast_learning_rate=0.0, seed=3)
     assert model.fast_decay == pytest.approx(19 / 20)
@@ -311,7 +347,8 @@ def test_fpcd_fast_weights_move_against_the_gradient():
 # ----- serialization ----------------------------------------------------------------------
 FULL_KWARGS = dict(k=3, sampler="fpcd", num_chains=7, fast_learning_rate=0.02,
                    fast_decay=0.9, weight_init_std=0.05,
-                   visible_bias_init=[0.5, -1.0, 0.25, 2.0], seed=9, name="my_rbm")
+                   visible_bias_init=[0.5, -1.0, 0.25, 2.0], hidden_bias_init=-1.5, seed=9,
+                   name="my_rbm")
 
 
 @pytest.mark.parametrize("cls, extra", [
@@ -328,9 +365,10 @@ def test_config_round_trip_keeps_every_argument(cls, extra):
     assert type(clone) is cls
     assert clone.get_config() == config
     for key in ("n_visible", "n_hidden", "k", "sampler", "num_chains", "fast_learning_rate",
-                "fast_decay", "weight_init_std", "seed", *extra):
+                "fast_decay", "weight_init_std", "hidden_bias_init", "seed", *extra):
         assert getattr(clone, key) == getattr(model, key), key
     np.testing.assert_array_equal(np_of(clone.visible_bias), kwargs["visible_bias_init"])
+    np.testing.assert_array_equal(np_of(clone.hidden_bias), np.full(3, -1.5))
     np.testing.assert_array_equal(np_of(clone.W), np_of(model.W))  # same seed
     if extra:
         np.testing.assert_allclose(np_of(clone.sigma), 0.5, rtol=1e-6)
@@ -408,9 +446,9 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 def test_fit_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=300, env={**__import__("os").environ,
-                                              "TF_CPP_MIN_LOG_LEVEL": "2"})
+                            timeout=300, env=env)
     assert result.returncode == 0 and "MIRRORED_OK" in result.stdout, result.stderr[-3000:]
 
 
