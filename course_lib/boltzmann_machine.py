@@ -70,7 +70,7 @@ def _is_int(value):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class BoltzmannMachine(keras.Model):
+class BoltzmannMachine(sampling.SeedStateMixin, keras.Model):
     """A Boltzmann machine with all-to-all symmetric couplings, Eqs. (1.19)-(1.22).
 
     Args:
@@ -196,16 +196,7 @@ class BoltzmannMachine(keras.Model):
 
     # ----------------------------------------------------------- Gibbs sampling
     def _seed(self, seed):
-        if seed is None:
-            return self.seed_generator
-        if isinstance(seed, keras.random.SeedGenerator):
-            return seed
-        if _is_int(seed):
-            return sampling.as_stateless_seed(int(seed))
-        if tf.is_tensor(seed) and seed.shape.rank == 1:
-            return seed
-        raise TypeError("seed must be None, a SeedGenerator, an int or a (2,) stateless seed "
-                        f"tensor; got {type(seed).__name__}.")
+        return sampling.resolve_seed(seed, self.seed_generator)
 
     def _sweep(self, s, units, seed):
         """Updates ``units`` of s one at a time, in order, each from Eq. (1.20)."""
@@ -213,8 +204,7 @@ class BoltzmannMachine(keras.Model):
         L, a = self.coupling_matrix(), ops.convert_to_tensor(self.bias)
         eye = ops.eye(self.n_units)
         for i in units:
-            unit_seed = (seed if isinstance(seed, keras.random.SeedGenerator)
-                         else sampling.step_seed(seed, i))
+            unit_seed = sampling.substream(seed, i)
             new = sampling.bernoulli(self._conditional(s, i, L, a), unit_seed)
             s = s + (new - s[:, i])[:, None] * eye[i]
         return s

@@ -48,7 +48,7 @@ from course_lib import sampling
 SAMPLERS = ("cd", "pcd", "fpcd")
 
 
-class RBM(keras.Model):
+class RBM(sampling.SeedStateMixin, keras.Model):
     """Shared machinery of the RBM family: Gibbs chains, the CD loss and ``train_step``.
 
     Subclasses define the unit types through ``hidden_preactivation``, ``visible_mean``,
@@ -174,12 +174,18 @@ class RBM(keras.Model):
         return self.sample_visible(self.visible_mean(h, params), self._seed(seed))
 
     def _seed(self, seed):
-        return self.seed_generator if seed is None else seed
+        return sampling.resolve_seed(seed, self.seed_generator)
 
     def gibbs_step(self, v, seed=None, params=None):
-        """One block Gibbs sweep v -> h -> v'. Returns (v', E[v' | h])."""
-        mean = self.visible_mean(self.sample_h_given_v(v, seed, params), params)
-        return self.sample_visible(mean, self._seed(seed)), mean
+        """One block Gibbs sweep v -> h -> v'. Returns (v', E[v' | h]).
+
+        ``seed``: None (the model's ``SeedGenerator``), an int, or a stateless seed; the
+        h and v draws use independent sub-streams of it.
+        """
+        seed = self._seed(seed)
+        h = self.sample_h_given_v(v, sampling.substream(seed, 1), params)
+        mean = self.visible_mean(h, params)
+        return self.sample_visible(mean, sampling.substream(seed, 2)), mean
 
     def gibbs_chain(self, v, num_steps, seed=None, params=None):
         """``num_steps`` Gibbs sweeps from v (a Python-int loop); returns (v, mean)."""

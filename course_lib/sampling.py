@@ -14,6 +14,7 @@ Used by: ``course_lib.rbm``, ``course_lib.boltzmann_machine``, ``course_lib.eval
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -67,3 +68,54 @@ def as_stateless_seed(seed: int):
     if not isinstance(seed, int):
         raise TypeError(f"seed must be a Python int; got {type(seed).__name__}.")
     return tf.constant([seed % (2**31 - 1), (seed // (2**31 - 1)) % (2**31 - 1)], tf.int32)
+
+
+def resolve_seed(seed, default):
+    """Normalizes a ``seed`` argument: None -> ``default`` (a model's ``SeedGenerator``); an
+    int -> a stateless ``(2,)`` seed; a ``SeedGenerator`` or stateless seed unchanged."""
+    if seed is None:
+        return default
+    if isinstance(seed, keras.random.SeedGenerator) or _is_stateless_seed(seed):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return as_stateless_seed(int(seed))
+    raise TypeError("seed must be None, an int, a SeedGenerator or a (2,) stateless seed "
+                    f"tensor; got {type(seed).__name__}.")
+
+
+def substream(seed, stream):
+    """The seed for the ``stream``-th independent draw made with one resolved ``seed``.
+
+    A ``SeedGenerator`` advances by itself, so it is returned as is; a stateless seed is
+    folded with ``stream``, because two stateless draws with the same seed share their
+    leading numbers whatever their shapes.
+    """
+    if isinstance(seed, keras.random.SeedGenerator):
+        return seed
+    return step_seed(seed, 0, stream)
+
+
+class SeedStateMixin:
+    """Saves a model's ``seed_generator`` state with its weights, so that a model resumed
+    from a ``.keras`` file continues the random stream instead of replaying it.
+
+    Keras saves a layer's trainable and non-trainable variables only; the state of a
+    ``SeedGenerator`` attribute is not among them.
+    """
+
+    _SEED_KEY = "seed_generator_state"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[self._SEED_KEY] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        own = self._trainable_variables + self._non_trainable_variables
+        expected = len(own) + (1 if self._SEED_KEY in store.keys() else 0)
+        if len(store.keys()) != expected:
+            raise ValueError(f"{type(self).__name__} expects {len(own)} saved variables; the "
+                             f"file holds {len(store.keys())} entries.")
+        for i, variable in enumerate(own):
+            variable.assign(store[f"{i}"])
+        if self._SEED_KEY in store.keys():
+            self.seed_generator.state.assign(store[self._SEED_KEY])

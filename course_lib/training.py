@@ -28,12 +28,17 @@ class TrainingDivergedError(RuntimeError):
 
 
 def _non_finite_or_huge(model, max_weight_norm):
-    """Returns a description of the first bad weight, or None if all are fine."""
+    """Returns a description of the first bad weight, or None if all are fine.
+
+    Every variable is checked for NaN/inf; only trainable matrices for their norm (chain
+    states of real-valued data may legitimately have a large norm).
+    """
+    trainable = {id(v) for v in model.trainable_variables}
     for variable in model.weights:
         value = ops.convert_to_numpy(variable)
         if not np.all(np.isfinite(value)):
             return f"weight '{variable.path}' contains NaN or inf"
-        if value.dtype.kind == "f" and value.ndim == 2:
+        if id(variable) in trainable and value.dtype.kind == "f" and value.ndim == 2:
             norm = float(np.linalg.norm(value))
             if norm > max_weight_norm:
                 return (f"the norm of weight '{variable.path}' reached {norm:.4g}, above "

@@ -211,15 +211,40 @@ def test_gaussian_cd_loss_gradient_matches_the_free_energy_derivatives():
     got = [np_of(g) for g in tape.gradient(loss, variables)]
     vm = b + sigma * (h.astype(np.float64) @ W.T)
 
-    def dF(x):
-        """Per-example derivatives of F(x) w.r.t. (W, b, c, log sigma)."""
-        p = oracles.sigmoid(c + (x / sigma) @ W)
-        return (-(x / sigma)[:, :, None] * p[:, None, :], -(x - b) / sigma**2, -p,
-                -((x - b) / sigma) ** 2 + (x / sigma) * (p @ W.T))
-
-    expected = [d.mean(0) - m.mean(0) for d, m in zip(dF(v), dF(vm), strict=True)]
+    expected = [d.mean(0) - m.mean(0) for d, m in zip(
+        gaussian_free_energy_derivatives(W, b, c, sigma, v),
+        gaussian_free_energy_derivatives(W, b, c, sigma, vm), strict=True)]
     for name, g, e in zip(("W", "b", "c", "log_sigma"), got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def gaussian_free_energy_derivatives(W, b, c, sigma, x):
+    """Per-example dF(x)/d(W, b, c, log sigma) for Eq. (1.10)."""
+    p = oracles.sigmoid(c + (x / sigma) @ W)
+    return (-(x / sigma)[:, :, None] * p[:, None, :], -(x - b) / sigma**2, -p,
+            -((x - b) / sigma) ** 2 + (x / sigma) * (p @ W.T))
+
+
+def test_gaussian_pcd_train_step_applies_the_cd_gradient():
+    """One SGD step of fit: theta <- theta - lr * (mean dF(v_data) - mean dF(v_model)),
+    v_model = the persistent chains after the step."""
+    lr = 0.05
+    model = GaussianBernoulliRBM(3, 3, learn_sigma=True, sampler="pcd", num_chains=16, seed=0)
+    W, b, c, sigma = set_params(model, 100, w_std=0.8, log_sigma=[-0.4, 0.3, 0.1])
+    model.compile(optimizer=keras.optimizers.SGD(lr))
+    v = np.random.default_rng(4).normal(0.0, 1.0, (8, 3))
+    before = [np_of(x) for x in (model.W, model.visible_bias, model.hidden_bias,
+                                 model.log_sigma)]
+    model.fit(v.astype("float32"), batch_size=8, epochs=1, verbose=0)
+    vm = np_of(model.persistent_chains)
+    data_terms = gaussian_free_energy_derivatives(W, b, c, sigma, v)
+    model_terms = gaussian_free_energy_derivatives(W, b, c, sigma, vm)
+    after = [np_of(x) for x in (model.W, model.visible_bias, model.hidden_bias,
+                                model.log_sigma)]
+    for name, x0, x1, d, m in zip(("W", "b", "c", "log_sigma"), before, after, data_terms,
+                                  model_terms, strict=True):
+        np.testing.assert_allclose(x1, x0 - lr * (d.mean(0) - m.mean(0)), rtol=1e-4,
+                                   atol=1e-5, err_msg=name)
 
 
 # ----- training ---------------------------------------------------------------------------
