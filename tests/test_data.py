@@ -15,8 +15,7 @@ TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 @pytest.fixture(scope="module")
 def mnist_file():
     path = data._repo_data_path()
-    if not path.is_file():
-        pytest.skip(f"the repository copy of MNIST is missing at {path}")
+    assert path.is_file(), f"the repository copy of MNIST is missing at {path}"
     return path
 
 

@@ -192,3 +192,35 @@ def test_evaluator_records_at_the_requested_updates(steps_per_execution, expecte
     assert not np.array_equal(seen[0], seen[1])
     initial = BernoulliRBM(6, 4, sampler="cd", num_chains=8, seed=0).W
     np.testing.assert_array_equal(seen[0], np_of(initial))
+
+
+def test_array_dataset_covers_the_data_in_static_batches():
+    from course_lib.training import array_dataset
+
+    x = np.arange(50, dtype="float32").reshape(25, 2)
+    batches = list(array_dataset(x, 10, shuffle=True, seed=3))
+    assert [b.shape for b in batches] == [(10, 2), (10, 2)]  # the partial batch is dropped
+    rows = np.concatenate(batches)
+    assert len({tuple(r) for r in rows}) == 20 and set(rows[:, 0]) <= set(x[:, 0])
+    again = np.concatenate(list(array_dataset(x, 10, shuffle=True, seed=3)))
+    np.testing.assert_array_equal(rows, again)  # same seed, same first-epoch order
+    ordered = np.concatenate(list(array_dataset(x, 10, shuffle=False)))
+    np.testing.assert_array_equal(ordered, x[:20])
+    with pytest.raises(ValueError, match="batch_size"):
+        array_dataset(x, 0)
+    with pytest.raises(ValueError, match="at least"):
+        array_dataset(x, 30)
+
+
+def test_guard_ignores_large_chain_states_but_not_large_weights():
+    from course_lib.rbm import GaussianBernoulliRBM
+    from course_lib.training import DivergenceGuard, TrainingDivergedError
+
+    model = GaussianBernoulliRBM(4, 3, sampler="pcd", num_chains=8, seed=0)
+    model.persistent_chains.assign(np.full((8, 4), 1e6, "float32"))  # raw-scale data chains
+    guard = DivergenceGuard(max_weight_norm=10.0)
+    guard.set_model(model)
+    guard.on_epoch_end(0)  # no error: chain states are not weights
+    model.W.assign(np.full((4, 3), 100.0, "float32"))
+    with pytest.raises(TrainingDivergedError, match="norm of weight"):
+        guard.on_epoch_end(0)

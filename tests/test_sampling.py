@@ -1,0 +1,46 @@
+"""Random draws: seeds resolve consistently and sub-streams are independent."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_lib import sampling
+
+
+def test_int_and_stateless_seeds_are_reproducible():
+    a = sampling.uniform((3, 4), sampling.resolve_seed(7, None))
+    b = sampling.uniform((3, 4), sampling.resolve_seed(7, None))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_substreams_of_one_seed_differ_even_for_different_shapes():
+    # Two stateless draws with the same seed share their leading numbers; sub-streams must not.
+    seed = sampling.as_stateless_seed(3)
+    same_a = tf.random.stateless_uniform((2, 3), seed=seed)
+    same_b = tf.random.stateless_uniform((2, 5), seed=seed)
+    assert np.array_equal(np.ravel(same_a)[:3], np.ravel(same_b)[:3])  # the hazard itself
+    a = sampling.uniform((2, 3), sampling.substream(seed, 1))
+    b = sampling.uniform((2, 5), sampling.substream(seed, 2))
+    assert not np.any(np.isclose(np.ravel(a)[:3], np.ravel(b)[:3]))
+
+
+def test_seed_generator_passes_through_and_advances():
+    generator = keras.random.SeedGenerator(1)
+    assert sampling.resolve_seed(None, generator) is generator
+    assert sampling.substream(generator, 5) is generator
+    first = sampling.uniform((4,), generator)
+    second = sampling.uniform((4,), generator)
+    assert not np.allclose(first, second)
+
+
+def test_bad_seed_is_refused():
+    with pytest.raises(TypeError, match="seed must be"):
+        sampling.resolve_seed("seven", None)
+
+
+def test_bernoulli_frequencies_match_probabilities():
+    probs = tf.constant(np.linspace(0.05, 0.95, 10, dtype="float32"))[None, :] * tf.ones((20000, 1))
+    draws = sampling.bernoulli(probs, sampling.as_stateless_seed(11)).numpy()
+    assert set(np.unique(draws)) <= {0.0, 1.0}
+    np.testing.assert_allclose(draws.mean(0), np.linspace(0.05, 0.95, 10), atol=0.012)
