@@ -1,8 +1,14 @@
 """course_lib: models and machinery for the deep generative models course.
 
-One model family per module (``rbm``, ``boltzmann_machine``, ...); shared machinery in
-its own modules: ``data``, ``evaluation``, ``training``, ``plotting``, ``exercises`` and
-``config`` (the smoke-mode switch).
+Model families, one per module: ``rbm`` (Bernoulli and Gaussian-Bernoulli RBMs trained by
+CD-k, PCD and FPCD) and ``boltzmann_machine`` (the fully connected Boltzmann machine).
+
+Shared machinery: ``data`` (MNIST offline, binarizations, 8x8 digits), ``toy_data``
+(synthetic sets with known optima), ``sampling`` (seeded Bernoulli/Gaussian draws),
+``evaluation`` (exact likelihood, AIS, pseudo-likelihood and other scores), ``training``
+(divergence guard, safe checkpoints, evaluation callbacks, fast array input), ``plotting``,
+``results`` (numbers beside the published ones), ``exercises`` (student versions and
+grading) and ``config`` (the smoke-mode switch).
 """
 
 __version__ = "0.1.0"

@@ -100,18 +100,19 @@ class RBMAnnealingPath:
         probs = tf.sigmoid(tf.broadcast_to(self.base_bias, (num_chains, self.base_bias.shape[0])))
         return sampling.bernoulli(probs, seed)
 
-    def _log_f(self, v, pre, beta):
-        return (tf.linalg.matvec(v, (1.0 - beta) * self.base_bias + beta * self.b)
-                + tf.reduce_sum(tf.nn.softplus(beta * pre), axis=-1))
+    def log_f_ratio(self, v, pre, beta_from, beta_to):
+        """log f_to(v) - log f_from(v) of Eq. (1.13), given pre = c + v W."""
+        visible = (beta_to - beta_from) * tf.linalg.matvec(v, self.b - self.base_bias)
+        hidden = tf.nn.softplus(beta_to * pre) - tf.nn.softplus(beta_from * pre)
+        return visible + tf.reduce_sum(hidden, axis=-1)
 
     def step(self, v, beta_from, beta_to, seed):
         """Weight increment log f_to(v) - log f_from(v), then a Gibbs sweep at beta_to."""
         pre = tf.matmul(v, self.W) + self.c
-        increment = self._log_f(v, pre, beta_to) - self._log_f(v, pre, beta_from)
+        increment = self.log_f_ratio(v, pre, beta_from, beta_to)
         h = sampling.bernoulli(tf.sigmoid(beta_to * pre), sampling.step_seed(seed, 0, 1))
-        logits = (1.0 - beta_to) * self.base_bias + beta_to * (tf.matmul(h, self.W,
-                                                                         transpose_b=True)
-                                                              + self.b)
+        logits = ((1.0 - beta_to) * self.base_bias
+                  + beta_to * (tf.matmul(h, self.W, transpose_b=True) + self.b))
         return increment, sampling.bernoulli(tf.sigmoid(logits), sampling.step_seed(seed, 0, 2))
 
 
