@@ -45,19 +45,23 @@ def gaussian_model(D=3, H=3, seed=0, log_sigma=(-0.4, 0.3, 0.1)):
 
 
 # ----- energies and free energies ---------------------------------------------------------
+def assert_energies_match(model, V, Hs, table):
+    """E(v, h) on every (v, h) pair equals the oracle table; F(v) = -log sum_h exp(-E)."""
+    vv = np.repeat(V, len(Hs), axis=0).astype("float32")
+    hh = np.tile(Hs, (len(V), 1)).astype("float32")
+    energy = np_of(model.energy(vv, hh)).reshape(len(V), len(Hs))
+    np.testing.assert_allclose(energy, table, rtol=1e-5, atol=1e-5)
+    free = np_of(model.free_energy(V.astype("float32")))
+    np.testing.assert_allclose(free, -oracles.logsumexp(-table, axis=1), rtol=1e-5, atol=1e-5)
+
+
 def test_bernoulli_energy_and_free_energy_match_enumeration():
     model = BernoulliRBM(5, 3, seed=0)
     W, b, c, _ = set_params(model, 1)
     V, Hs = oracles.binary_states(5), oracles.binary_states(3)
     table = oracles.bernoulli_energy_table(W, b, c, V, Hs)
 
-    vv = np.repeat(V, len(Hs), axis=0).astype("float32")
-    hh = np.tile(Hs, (len(V), 1)).astype("float32")
-    energy = np_of(model.energy(vv, hh)).reshape(len(V), len(Hs))
-    np.testing.assert_allclose(energy, table, rtol=1e-5, atol=1e-5)
-
-    free = np_of(model.free_energy(V.astype("float32")))
-    np.testing.assert_allclose(free, -oracles.logsumexp(-table, axis=1), rtol=1e-5, atol=1e-5)
+    assert_energies_match(model, V, Hs, table)
 
 
 def test_gaussian_energy_and_free_energy_match_enumeration():
@@ -66,13 +70,7 @@ def test_gaussian_energy_and_free_energy_match_enumeration():
     Hs = oracles.binary_states(3)
     table = oracles.gaussian_energy_table(W, b, c, sigma, V, Hs)
 
-    vv = np.repeat(V, len(Hs), axis=0).astype("float32")
-    hh = np.tile(Hs, (len(V), 1)).astype("float32")
-    energy = np_of(model.energy(vv, hh)).reshape(len(V), len(Hs))
-    np.testing.assert_allclose(energy, table, rtol=1e-5, atol=1e-5)
-
-    free = np_of(model.free_energy(V.astype("float32")))
-    np.testing.assert_allclose(free, -oracles.logsumexp(-table, axis=1), rtol=1e-5, atol=1e-5)
+    assert_energies_match(model, V, Hs, table)
 
 
 def test_bernoulli_hidden_free_energy_matches_sum_over_visibles():
