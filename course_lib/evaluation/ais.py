@@ -125,6 +125,7 @@ def anneal(path, betas, state, seed, jit_compile=False):
     betas = tf.constant(np.asarray(betas, dtype="float32"))
     base_seed = sampling.as_stateless_seed(int(seed))
 
+    @tf.autograph.experimental.do_not_convert  # an explicit tf.while_loop; nothing to convert
     def run(state):
         def body(k, state, log_w):
             increment, state = path.step(state, betas[k - 1], betas[k],
