@@ -78,8 +78,9 @@ def render() -> Path:
                 f"{k} {v:.0f}" for k, v in chapter["timings"].items()) + "."]
         for error in chapter.get("errors", []):
             lines += ["", f"**A check failed in this run:** {error}"]
-        if chapter.get("notes"):
-            lines += ["", chapter["notes"]]
+        notes = ROOT / "docs" / "notes" / f"{chapter['chapter']}.md"
+        if notes.is_file():
+            lines += ["", notes.read_text().strip()]
         for fig in chapter["figures"]:
             lines += ["", f"![{fig['caption']}](results/{fig['file']})", f"*{fig['caption']}*"]
         lines.append("")
