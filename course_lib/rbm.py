@@ -213,8 +213,8 @@ class RBM(sampling.SeedStateMixin, keras.Model):
             h_data_probs = self.prob_h_given_v(v_data)
         h_first = sampling.bernoulli(h_data_probs, self.seed_generator)
         reconstruction = self.visible_mean(h_first)
-        v_first = self.sample_visible(reconstruction, self.seed_generator)
-        if self.sampler == "cd":
+        if self.sampler == "cd":  # the chain's first sweep is the reconstruction's
+            v_first = self.sample_visible(reconstruction, self.seed_generator)
             v_model, _ = self.gibbs_chain(v_first, self.k - 1)
             return v_model, reconstruction
         params = self.parameters(fast=self.sampler == "fpcd")
