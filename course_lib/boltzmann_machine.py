@@ -47,26 +47,10 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
+from course_lib.checks import check_images, is_int
+from course_lib.evaluation.exact import all_binary_states
 
 MAX_UNITS = 20
-
-
-def binary_states(n, dtype="float32"):
-    """All 2^n binary vectors of length n, one per row (bit i of the row index is unit i).
-
-    Args:
-        n: vector length (0 gives one empty row).
-        dtype: numpy dtype of the result.
-
-    Returns:
-        A (2^n, n) array.
-    """
-    codes = np.arange(2**n, dtype=np.int64)[:, None]
-    return ((codes >> np.arange(n, dtype=np.int64)) & 1).astype(dtype)
-
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -92,9 +76,9 @@ class BoltzmannMachine(sampling.SeedStateMixin, keras.Model):
 
     def __init__(self, n_visible, n_hidden, *, weight_init_std=0.1, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not _is_int(n_visible) or n_visible < 1:
+        if not is_int(n_visible) or n_visible < 1:
             raise ValueError(f"n_visible must be a positive integer; got {n_visible!r}.")
-        if not _is_int(n_hidden) or n_hidden < 0:
+        if not is_int(n_hidden) or n_hidden < 0:
             raise ValueError(f"n_hidden must be a non-negative integer; got {n_hidden!r}.")
         if int(n_visible) + int(n_hidden) > MAX_UNITS:
             raise ValueError(
@@ -103,7 +87,7 @@ class BoltzmannMachine(sampling.SeedStateMixin, keras.Model):
                 f"{int(n_visible) + int(n_hidden)}. Use course_lib.rbm for larger models.")
         if not float(weight_init_std) >= 0.0:
             raise ValueError(f"weight_init_std must be >= 0; got {weight_init_std!r}.")
-        if seed is not None and not _is_int(seed):
+        if seed is not None and not is_int(seed):
             raise TypeError(f"seed must be an int or None; got {type(seed).__name__}.")
         self.n_visible, self.n_hidden = int(n_visible), int(n_hidden)
         self.n_units = self.n_visible + self.n_hidden
@@ -147,20 +131,7 @@ class BoltzmannMachine(sampling.SeedStateMixin, keras.Model):
             if x.shape.rank != 2 or x.shape[-1] not in (None, width):
                 raise ValueError(f"{name} must have shape (n, {width}); got {x.shape}.")
             return tf.cast(x, "float32")
-        x = np.asarray(x)
-        if x.dtype.kind not in "fiub":
-            raise TypeError(f"{name} must be numeric; got dtype {x.dtype}.")
-        if x.ndim != 2 or x.shape[1] != width:
-            raise ValueError(
-                f"{name} must have shape (n, {width}) for this BoltzmannMachine "
-                f"(D={self.n_visible}, H={self.n_hidden}); got {x.shape}.")
-        x = x.astype("float32")
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"{name} contains NaN or inf values.")
-        if not np.all((x == 0.0) | (x == 1.0)):
-            bad = x[(x != 0.0) & (x != 1.0)]
-            raise ValueError(f"{name} must hold binary values 0 or 1; got e.g. {bad[0]:g}.")
-        return x
+        return check_images(x, expected_dim=width, binary=True, name=name)
 
     def check_visible(self, v, name="v"):
         """Validates a batch of visible vectors, shape (n, D), values in {0, 1}."""
@@ -183,7 +154,7 @@ class BoltzmannMachine(sampling.SeedStateMixin, keras.Model):
         Returns:
             (n,) tensor of probabilities.
         """
-        if not _is_int(i) or not 0 <= i < self.n_units:
+        if not is_int(i) or not 0 <= i < self.n_units:
             raise ValueError(f"unit index i must be an integer in [0, {self.n_units}); "
                              f"got {i!r}.")
         s = ops.convert_to_tensor(self.check_states(s, self.n_units, "s"))
@@ -255,11 +226,11 @@ class BoltzmannMachine(sampling.SeedStateMixin, keras.Model):
         Returns:
             numpy array (n, D) of visible samples, or (n, N) if ``full_state``.
         """
-        if not _is_int(num_sweeps) or num_sweeps < 0:
+        if not is_int(num_sweeps) or num_sweeps < 0:
             raise ValueError(f"num_sweeps must be a non-negative integer; got {num_sweeps!r}.")
         base = sampling.as_stateless_seed(seed)
         if init is None:
-            if not _is_int(num_samples) or num_samples < 1:
+            if not is_int(num_samples) or num_samples < 1:
                 raise ValueError(f"num_samples must be a positive integer; "
                                  f"got {num_samples!r}.")
             s = sampling.bernoulli(ops.full((int(num_samples), self.n_units), 0.5),
@@ -277,7 +248,7 @@ class BoltzmannMachine(sampling.SeedStateMixin, keras.Model):
         """log sum_h exp(-E(v, h)) for each row v, Eq. (1.21), by enumerating h."""
         D = self.n_visible
         L, a = self.coupling_matrix(), ops.convert_to_tensor(self.bias)
-        h = ops.convert_to_tensor(binary_states(self.n_hidden))  # (2^H, H)
+        h = ops.convert_to_tensor(all_binary_states(self.n_hidden))  # (2^H, H)
         h_term = (0.5 * ops.sum(ops.matmul(h, L[D:, D:]) * h, -1)
                   + ops.sum(h * a[D:], -1))  # (2^H,)
         v_term = 0.5 * ops.sum(ops.matmul(v, L[:D, :D]) * v, -1) + ops.sum(v * a[:D], -1)
@@ -286,7 +257,7 @@ class BoltzmannMachine(sampling.SeedStateMixin, keras.Model):
 
     def log_partition(self):
         """Eq. (1.21): exact log Z, summing exp(-E) over all 2^D x 2^H states (scalar)."""
-        v_all = ops.convert_to_tensor(binary_states(self.n_visible))
+        v_all = ops.convert_to_tensor(all_binary_states(self.n_visible))
         return ops.logsumexp(self._log_unnormalized_marginal(v_all))
 
     def log_prob(self, v):

@@ -8,7 +8,7 @@ Offers:
   ``binarize`` and ``DynamicBinarization`` (a ``keras.utils.PyDataset`` re-sampling pixels).
 * ``digits_8x8``: scikit-learn's bundled 8x8 digits (offline).
 * Synthetic toys with known optima live in :mod:`course_lib.toy_data`.
-* ``check_images``: the input check shared by the model modules.
+* ``DataError`` and ``check_images`` (re-exported from :mod:`course_lib.checks`).
 
 Used by the notebooks on Boltzmann machines and RBMs (binarized MNIST, 8x8 digits) and
 VAEs (binarized MNIST).
@@ -29,6 +29,8 @@ import zlib
 
 import keras
 import numpy as np
+
+from course_lib.checks import DataError, check_images, is_int  # noqa: F401 (re-exported)
 
 MNIST_ARRAY_SHA256 = {
     "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
@@ -51,10 +53,6 @@ BINARIZE_CONVENTIONS = ("fixed", "dynamic", "threshold")
 # Negative differential entropy of two independent unit-variance Laplace sources
 # (scale b = 1/sqrt(2)): -2 * (1 + log(2 b)) = -2.6931...
 _CHUNK = 1 << 22  # uniforms drawn per step; chunking does not change the stream
-
-
-class DataError(ValueError):
-    """A data file is missing or corrupt, or an array has the wrong shape, dtype or range."""
 
 
 def _repo_data_path() -> pathlib.Path:
@@ -207,7 +205,7 @@ def mnist_splits(
         raise ValueError(
             f"binarization must be one of {MNIST_BINARIZATIONS}; got {binarization!r}."
         )
-    if binarization == "fixed" and not _is_int(seed):
+    if binarization == "fixed" and not is_int(seed):
         raise ValueError(f"The 'fixed' binarization needs an int seed; got {seed!r}.")
     raw = load_mnist(path, allow_download=allow_download)
     x_all = np.concatenate([raw["x_train"], raw["x_test"]])
@@ -244,10 +242,6 @@ def _check_probabilities(x, name="x") -> np.ndarray:
     return x
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def binarize(x, convention, *, seed=None) -> np.ndarray:
     """Turns intensities into binary pixels.
 
@@ -269,7 +263,7 @@ def binarize(x, convention, *, seed=None) -> np.ndarray:
     x = _check_probabilities(x)
     if convention == "threshold":
         return (x > 0.5).astype(np.float32)
-    if convention == "fixed" and not _is_int(seed):
+    if convention == "fixed" and not is_int(seed):
         raise ValueError(f"The 'fixed' convention needs an int seed; got {seed!r}.")
     return _bernoulli(x, np.random.default_rng(seed))
 
@@ -300,9 +294,9 @@ class DynamicBinarization(keras.utils.PyDataset):
         x = _check_probabilities(x)
         if x.ndim != 2 or len(x) == 0:
             raise DataError(f"x must be a non-empty (n, d) array; got shape {x.shape}.")
-        if not _is_int(batch_size) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
-        if not _is_int(seed) or seed < 0:
+        if not is_int(seed) or seed < 0:
             raise ValueError(f"seed must be a non-negative int; got {seed!r}.")
         self.x = x.astype(np.float32)
         self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
@@ -351,38 +345,3 @@ def digits_8x8(*, binarize_threshold=None) -> dict:
             raise ValueError(f"binarize_threshold must be None or a number in [0, 1); got {t!r}.")
         x = (x > t).astype(np.float32)
     return {"x": x, "y": digits.target.astype(np.int64)}
-
-
-def check_images(x, *, expected_dim=None, binary=False, name="x") -> np.ndarray:
-    """Checks a batch of flattened images and returns it as float32.
-
-    Args:
-        x: array-like (n, d) with n >= 1.
-        expected_dim: optional required d.
-        binary: require every value to be 0 or 1.
-        name: the argument's name, for messages.
-
-    Returns:
-        float32 numpy array (n, d).
-
-    Raises:
-        DataError: if ``x`` is not numeric, not 2-D, empty, of the wrong width, not finite,
-            or (with ``binary``) holds values other than 0 and 1.
-    """
-    arr = np.asarray(x)
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise DataError(f"{name} must be numeric; got dtype {arr.dtype}.")
-    if arr.ndim != 2:
-        raise DataError(f"{name} must be a 2-D array (n, d); got shape {arr.shape}.")
-    if arr.shape[0] == 0:
-        raise DataError(f"{name} must hold at least one row; got shape {arr.shape}.")
-    if expected_dim is not None and arr.shape[1] != expected_dim:
-        raise DataError(f"{name} must have {expected_dim} columns; got shape {arr.shape}.")
-    arr = arr.astype(np.float32)
-    if not np.isfinite(arr).all():
-        bad = np.size(arr) - np.isfinite(arr).sum()
-        raise DataError(f"{name} must be finite; got {bad} NaN or inf values.")
-    if binary and not np.isin(arr, (0.0, 1.0)).all():
-        bad = np.unique(arr[~np.isin(arr, (0.0, 1.0))])[:5]
-        raise DataError(f"{name} must be binary (values in {{0, 1}}); got values such as {bad}.")
-    return arr

@@ -29,15 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_positive_int(value, name, minimum=1):
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
+from course_lib.checks import check_positive_int
 
 
 def _check_text(text, name):
@@ -106,8 +98,8 @@ def tile_images(images, *, image_shape=None, ncols=10, padding=1, pad_value=1.0)
         cols * w + (cols - 1) * padding) with cols = min(ncols, n), rows = ceil(n / cols).
     """
     stack = _image_stack(images, image_shape)
-    ncols = _check_positive_int(ncols, "ncols")
-    padding = _check_positive_int(padding, "padding", minimum=0)
+    ncols = check_positive_int(ncols, "ncols")
+    padding = check_positive_int(padding, "padding", minimum=0)
     n, h, w = stack.shape
     cols = min(ncols, n)
     rows = math.ceil(n / cols)
@@ -182,7 +174,7 @@ def plot_filters(W, *, image_shape=(28, 28), num_filters=100, ncols=10, title=No
         raise ValueError(f"W must be a (D, H) matrix; got shape {W.shape}.")
     if not np.all(np.isfinite(W)):
         raise ValueError("W contains NaN or inf values.")
-    num_filters = _check_positive_int(num_filters, "num_filters")
+    num_filters = check_positive_int(num_filters, "num_filters")
     k = min(num_filters, W.shape[1])
     filters = W[:, :k].T
     scale = np.abs(filters).max(axis=1, keepdims=True)
@@ -321,7 +313,7 @@ def plot_density_2d(log_density_fn, *, bounds=((-4, 4), (-4, 4)), resolution=200
             or not np.all(bounds[:, 0] < bounds[:, 1]):
         raise ValueError("bounds must be ((x1_min, x1_max), (x2_min, x2_max)) with finite "
                          f"min < max; got {bounds.tolist()}.")
-    resolution = _check_positive_int(resolution, "resolution", minimum=2)
+    resolution = check_positive_int(resolution, "resolution", minimum=2)
     xs = np.linspace(bounds[0, 0], bounds[0, 1], resolution)
     ys = np.linspace(bounds[1, 0], bounds[1, 1], resolution)
     grid_x, grid_y = np.meshgrid(xs, ys)  # rows follow x_2, columns follow x_1

@@ -44,6 +44,7 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
+from course_lib.checks import check_images, check_positive_int
 
 SAMPLERS = ("cd", "pcd", "fpcd")
 
@@ -92,8 +93,7 @@ class RBM(sampling.SeedStateMixin, keras.Model):
         super().__init__(**kwargs)
         for name, value in (("n_visible", n_visible), ("n_hidden", n_hidden), ("k", k),
                             ("num_chains", num_chains)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+            check_positive_int(value, name)
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}.")
         if not 0.0 <= fast_decay < 1.0:
@@ -294,17 +294,7 @@ class RBM(sampling.SeedStateMixin, keras.Model):
 
     def check_visible(self, v, name="v"):
         """Validates a batch of visible vectors: shape (n, D), finite, unit-type range."""
-        v = np.asarray(v)
-        if v.dtype.kind not in "fiub":
-            raise TypeError(f"{name} must be numeric; got dtype {v.dtype}.")
-        if v.ndim != 2 or v.shape[1] != self.n_visible:
-            raise ValueError(
-                f"{name} must have shape (n, {self.n_visible}) for this "
-                f"{type(self).__name__}; got {v.shape}. Flatten images first, "
-                f"e.g. x.reshape(len(x), -1).")
-        v = v.astype("float32")
-        if not np.all(np.isfinite(v)):
-            raise ValueError(f"{name} contains NaN or inf values.")
+        v = check_images(v, expected_dim=self.n_visible, name=name)
         self._check_visible_range(v, name)
         return v
 

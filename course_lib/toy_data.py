@@ -17,15 +17,10 @@ import math
 
 import numpy as np
 
+from course_lib.checks import check_positive_int
+
 TOY_2D_NAMES = ("moons", "8gaussians", "rings", "spirals", "checkerboard", "gmm_grid")
 LAPLACE_2D_OPTIMUM_LL = -2 * (1 + math.log(math.sqrt(2)))
-
-
-def _check_positive_int(value, name, minimum=1) -> int:
-    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not is_int or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 def bars_and_stripes(n=4) -> np.ndarray:
@@ -43,7 +38,7 @@ def bars_and_stripes(n=4) -> np.ndarray:
     Raises:
         ValueError: if ``n`` is not an int >= 1.
     """
-    n = _check_positive_int(n, "n")
+    n = check_positive_int(n, "n")
     on = (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1  # (2**n, n) subsets
     rows = np.repeat(on[:, :, None], n, axis=2)  # row i constant
     cols = rows.transpose(0, 2, 1)  # column j constant
@@ -63,7 +58,7 @@ def bars_and_stripes_optimum(n=4) -> float:
     Raises:
         ValueError: if ``n`` is not an int >= 1.
     """
-    n = _check_positive_int(n, "n")
+    n = check_positive_int(n, "n")
     return -math.log(2 * 2**n - 2)
 
 
@@ -88,7 +83,7 @@ def laplace_sources_2d(n, *, seed, whiten=True) -> np.ndarray:
     Raises:
         ValueError: if ``n`` is not an int >= 2.
     """
-    n = _check_positive_int(n, "n", minimum=2)
+    n = check_positive_int(n, "n", minimum=2)
     rng = np.random.default_rng(seed)
     a, b = rng.uniform(0, np.pi, size=2)
     rot = lambda t: np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])  # noqa: E731
@@ -123,7 +118,7 @@ def toy_2d(name, n, *, seed) -> np.ndarray:
     """
     if name not in TOY_2D_NAMES:
         raise ValueError(f"name must be one of {TOY_2D_NAMES}; got {name!r}.")
-    n = _check_positive_int(n, "n")
+    n = check_positive_int(n, "n")
     rng = np.random.default_rng(seed)
     if name == "moons":
         t = rng.uniform(0, np.pi, n)
