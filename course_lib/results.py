@@ -60,14 +60,7 @@ class ResultsLog:
 
     def table(self):
         """The results as a Markdown table (display with ``IPython.display.Markdown``)."""
-        lines = ["| result | here | published | source | data | evaluation | time (s) |",
-                 "|---|---|---|---|---|---|---|"]
-        for r in self.rows:
-            pub = "—" if r["published"] is None else f"{r['published']}"
-            sec = "" if r["seconds"] is None else f"{r['seconds']:.0f}"
-            lines.append(f"| {r['name']} | {r['value']:.2f} | {pub} | {r['source'] or ''} | "
-                         f"{r['convention'] or ''} | {r['evaluation'] or ''} | {sec} |")
-        return "\n".join(lines)
+        return markdown_table(self.rows)
 
     def save(self):
         """Writes JSON and PNGs to the results folder, if one is set. Returns the JSON path."""
@@ -87,3 +80,15 @@ class ResultsLog:
         tmp.write_text(json.dumps(payload, indent=1))
         os.replace(tmp, path)
         return path
+
+
+def markdown_table(rows):
+    """Markdown table of result rows (dicts as stored by :meth:`ResultsLog.add`)."""
+    lines = ["| result | here | published | source | data | evaluation | time (s) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        pub = "—" if r["published"] is None else f"{r['published']}"
+        sec = "" if r["seconds"] is None else f"{r['seconds']:.0f}"
+        lines.append(f"| {r['name']} | {r['value']:.2f} | {pub} | {r['source'] or ''} | "
+                     f"{r['convention'] or ''} | {r['evaluation'] or ''} | {sec} |")
+    return "\n".join(lines)

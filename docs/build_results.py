@@ -55,6 +55,8 @@ def run_chapter(stem: str, timeout: int) -> float:
 
 
 def render() -> Path:
+    from course_lib.results import markdown_table
+
     lines = ["# Results", "",
              "Full-mode runs of the chapter notebooks, produced by `python docs/build_results.py`.",
              "Published numbers are quoted with their source; (R) marks a figure recalled from the",
@@ -66,13 +68,7 @@ def render() -> Path:
                   f"Mode: {chapter['mode']}; written {chapter['written']}; whole notebook "
                   f"{chapter.get('notebook_seconds', float('nan')):.0f} s on the machine below.",
                   "",
-                  "| result | here | published | source | data | evaluation | time (s) |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in chapter["rows"]:
-            pub = "—" if r["published"] is None else r["published"]
-            sec = "" if r["seconds"] is None else f"{r['seconds']:.0f}"
-            lines.append(f"| {r['name']} | {r['value']:.2f} | {pub} | {r['source'] or ''} | "
-                         f"{r['convention'] or ''} | {r['evaluation'] or ''} | {sec} |")
+                  markdown_table(chapter["rows"])]
         if chapter.get("timings"):
             lines += ["", "Wall-clock of the steps (s): " + ", ".join(
                 f"{k} {v:.0f}" for k, v in chapter["timings"].items()) + "."]
