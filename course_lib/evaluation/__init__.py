@@ -1,20 +1,25 @@
 """Evaluation of generative models, one estimator family per module.
 
 - ``exact``: log Z and log-likelihood by enumerating every hidden state (small models).
-- ``ais``: annealed importance sampling for log Z, forward and reverse, with error bars.
+- ``ais``: annealed importance sampling for log Z, forward and reverse, with error bars,
+  along an RBM or a DBM path.
 - ``scores``: pseudo-likelihood, reconstruction error, free-energy gap (overfitting).
 """
 
 from course_lib.evaluation.ais import (
     AISResult,
+    DBMAnnealingPath,
     RBMAnnealingPath,
     ais_log_partition,
+    annealing_path,
     base_rate_visible_bias,
+    dbm_schedule,
     published_schedule,
     reverse_ais_log_partition,
 )
 from course_lib.evaluation.exact import (
     all_binary_states,
+    exact_dbn_bound,
     exact_log_likelihood,
     exact_log_partition,
 )
@@ -25,7 +30,8 @@ from course_lib.evaluation.scores import (
 )
 
 __all__ = [
-    "AISResult", "RBMAnnealingPath", "ais_log_partition", "base_rate_visible_bias",
+    "AISResult", "DBMAnnealingPath", "RBMAnnealingPath", "annealing_path", "dbm_schedule",
+    "ais_log_partition", "base_rate_visible_bias", "exact_dbn_bound",
     "published_schedule", "reverse_ais_log_partition", "all_binary_states",
     "exact_log_likelihood", "exact_log_partition", "free_energy_gap",
     "pseudo_log_likelihood", "reconstruction_error",

@@ -32,12 +32,21 @@ def _hidden_chunk(n_hidden, start, size):
     return tf.cast(bits, tf.float32)
 
 
+def _enumerated_units(model):
+    """(number of enumerated binary units, their free-energy function) for an RBM or DBM."""
+    if hasattr(model, "odd_free_energy"):  # a DBM: odd layers enumerated, Eq. (3.8)
+        return int(sum(model.odd_sizes)), model.odd_free_energy
+    return int(model.n_hidden), model.hidden_free_energy
+
+
 def exact_log_partition(model, chunk_size=2**14):
     """Eq. (1.12): log Z of an RBM by summing exp(-F_h(h)) over all 2^H hidden states.
 
+    For a DBM the sum runs over the odd layers' states with ``odd_free_energy``, Eq. (3.8).
+
     Args:
         model: a ``BernoulliRBM`` or ``GaussianBernoulliRBM`` (anything with
-            ``n_hidden`` and ``hidden_free_energy``).
+            ``n_hidden`` and ``hidden_free_energy``), or a ``DBM``.
         chunk_size: hidden states evaluated at once.
 
     Returns:
@@ -46,7 +55,7 @@ def exact_log_partition(model, chunk_size=2**14):
     Raises:
         ValueError: if the model has more than ``MAX_EXACT_HIDDEN`` hidden units.
     """
-    n_hidden = int(model.n_hidden)
+    n_hidden, free_energy = _enumerated_units(model)
     if n_hidden > MAX_EXACT_HIDDEN:
         raise ValueError(f"exact enumeration needs at most {MAX_EXACT_HIDDEN} hidden units "
                          f"(2^{MAX_EXACT_HIDDEN} states); this model has {n_hidden}. "
@@ -56,8 +65,7 @@ def exact_log_partition(model, chunk_size=2**14):
 
     @tf.function
     def chunk_logsumexp(start):
-        return tf.reduce_logsumexp(-model.hidden_free_energy(_hidden_chunk(n_hidden, start,
-                                                                           chunk_size)))
+        return tf.reduce_logsumexp(-free_energy(_hidden_chunk(n_hidden, start, chunk_size)))
 
     parts = [float(chunk_logsumexp(tf.constant(s, tf.int64)))
              for s in range(0, total, chunk_size)]
@@ -76,6 +84,69 @@ def exact_log_likelihood(model, v, log_z=None, batch_size=1000):
     v = model.check_visible(v)
     if log_z is None:
         log_z = exact_log_partition(model)
+    if hasattr(model, "odd_free_energy"):
+        return float(np.mean(_dbm_log_marginal(model, v)) - log_z)
     neg_free = [np.asarray(-model.free_energy(tf.constant(v[i:i + batch_size])), np.float64)
                 for i in range(0, len(v), batch_size)]
     return float(np.concatenate(neg_free).mean() - log_z)
+
+
+def _dbm_log_marginal(model, v):
+    """log sum_{h} exp(-E(v, h)) for each row of v: odd layers enumerated, even summed out."""
+    n_odd = int(sum(model.odd_sizes))
+    if n_odd > 20:
+        raise ValueError(f"exact DBM log-likelihood enumerates 2^{n_odd} odd-layer states per "
+                         "image; use a model with at most 20 odd-layer units.")
+    odd = tf.constant(all_binary_states(n_odd))
+    return np.array([float(tf.reduce_logsumexp(-model.odd_free_energy(
+        odd, tf.broadcast_to(tf.constant(row), (odd.shape[0], len(row)))))) for row in v])
+
+
+def _log_sigmoid_terms(x, logits):
+    """sum_i log Bernoulli(x_i | sigmoid(logits_i)) over the last axis (numpy, float64)."""
+    return np.sum(x * logits - np.logaddexp(0.0, logits), axis=-1)
+
+
+def exact_dbn_bound(dbn, v, log_z_top=None):
+    """Exact log p(v) and exact variational bound, Eq. (2.4), for a tiny DBN.
+
+    Sums over every joint state of the directed hidden layers h_1..h_{L-1} (at most 20 units
+    in all); p(h_{L-1}) is the top RBM's exact marginal.
+
+    Args:
+        dbn: a ``DBN``.
+        v: (n, D) binary data.
+        log_z_top: log Z of the top RBM; computed exactly when None.
+
+    Returns:
+        (log_p, bound): two (n,) float64 arrays, with ``bound <= log_p``.
+    """
+    v = dbn.check_visible(v).astype(np.float64)
+    sizes = dbn.layer_sizes[1:-1]
+    if sum(sizes) > 20:
+        raise ValueError(f"exact_dbn_bound enumerates 2^{sum(sizes)} hidden states; use at most "
+                         "20 units in the directed hidden layers.")
+    if log_z_top is None:
+        log_z_top = exact_log_partition(dbn.top)
+    codes = all_binary_states(sum(sizes), dtype="float64")
+    layers = np.split(codes, np.cumsum(sizes)[:-1], axis=1)
+    weights = lambda ws: [np.asarray(w, np.float64) for w in ws]  # noqa: E731
+    G, g = weights(dbn.generative_W), weights(dbn.generative_bias)
+    R, r = weights(dbn.recognition_W), weights(dbn.recognition_bias)
+    # Terms that depend on the hidden states only: (S,)
+    log_p_hidden = -np.asarray(dbn.top.free_energy(tf.constant(layers[-1], tf.float32)),
+                               np.float64) - log_z_top
+    log_q_hidden = np.zeros(len(codes))
+    for l in range(1, dbn.num_directed):
+        log_p_hidden += _log_sigmoid_terms(layers[l - 1], layers[l] @ G[l].T + g[l])
+        log_q_hidden += _log_sigmoid_terms(layers[l], layers[l - 1] @ R[l] + r[l])
+    # Terms that involve v: (n, S)
+    logits_v = layers[0] @ G[0].T + g[0]                      # (S, D)
+    log_p = v @ logits_v.T - np.logaddexp(0.0, logits_v).sum(1) + log_p_hidden
+    logits_h = v @ R[0] + r[0]                                # (n, n_1)
+    log_q = (logits_h @ layers[0].T - np.logaddexp(0.0, logits_h).sum(1, keepdims=True)
+             + log_q_hidden)
+    q = np.exp(log_q)
+    exact = np.logaddexp.reduce(log_p, axis=1)
+    bound = np.sum(q * (log_p - log_q), axis=1)
+    return exact, bound
