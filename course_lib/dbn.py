@@ -80,7 +80,8 @@ class DBN(sampling.SeedStateMixin, keras.Model):
         self.layer_sizes, self.k, self.seed = layer_sizes, int(k), seed
         self.weight_init_std = float(weight_init_std)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.top = BernoulliRBM(layer_sizes[-2], layer_sizes[-1], k=k, seed=seed,
+        self.top = BernoulliRBM(layer_sizes[-2], layer_sizes[-1], k=k,
+                                seed=None if seed is None else seed + 1,
                                 weight_init_std=weight_init_std, name="top_rbm")
         self.wake_tracker = keras.metrics.Mean(name="wake_nll")
         self.sleep_tracker = keras.metrics.Mean(name="sleep_nll")
@@ -306,6 +307,28 @@ class DBN(sampling.SeedStateMixin, keras.Model):
         out = [per_batch(tf.constant(v[s:s + batch_size]), sampling.step_seed(base, i)).numpy()
                for i, s in enumerate(range(0, len(v), batch_size))]
         return np.concatenate(out).astype(np.float64)
+
+    def classifier(self, num_classes, *, seed=None):
+        """A sigmoid MLP initialised from the DBN, for discriminative fine-tuning.
+
+        Hidden layers take the recognition weights R_l, r_l and, last, the top RBM's W and
+        hidden bias; a softmax layer with ``num_classes`` outputs (fresh weights) sits on top
+        (Hinton & Salakhutdinov 2006). Returns an uncompiled ``keras.Sequential``.
+        """
+        check_positive_int(num_classes, "num_classes")
+        sizes = self.layer_sizes
+        layers = [keras.Input((sizes[0],))]
+        layers += [keras.layers.Dense(n, activation="sigmoid") for n in sizes[1:]]
+        layers.append(keras.layers.Dense(
+            num_classes, activation="softmax",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed)))
+        model = keras.Sequential(layers)
+        pretrained = [(self.recognition_W[l], self.recognition_bias[l])
+                      for l in range(self.num_directed)] + [(self.top.W, self.top.hidden_bias)]
+        for dense, (W, c) in zip(model.layers[:-1], pretrained, strict=True):
+            dense.kernel.assign(W)
+            dense.bias.assign(c)
+        return model
 
     def get_config(self):
         config = super().get_config()

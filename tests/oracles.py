@@ -79,3 +79,76 @@ def grid(D, half_width, step):
     axis = np.arange(-half_width, half_width + step / 2, step)
     mesh = np.meshgrid(*([axis] * D), indexing="ij")
     return np.stack([m.ravel() for m in mesh], axis=1), step**D
+
+
+# ----- deep Boltzmann machine -------------------------------------------------------------
+def dbm_energy(Ws, bs, states):
+    """E(h_0..h_L) = -sum_l b_l.h_l - sum_l h_{l-1} W_l h_l for rows of the layer states."""
+    e = -sum(h @ b for h, b in zip(states, bs, strict=True))
+    for l, W in enumerate(Ws, start=1):
+        e = e - np.sum((states[l - 1] @ W) * states[l], axis=1)
+    return e
+
+
+def split_layers(states, sizes):
+    """(S, sum(sizes)) -> list of (S, n_l) blocks."""
+    return np.split(states, np.cumsum(sizes)[:-1], axis=1)
+
+
+def dbm_joint(Ws, bs):
+    """Every joint state [v, h_1, ..., h_L] of a tiny DBM with its log probability.
+
+    Returns:
+        (layers, log_p): layers is a list of (S, n_l) arrays over all S = 2^(sum n_l) joint
+        states, log_p the (S,) exact log probabilities.
+    """
+    sizes = [len(b) for b in bs]
+    layers = split_layers(binary_states(sum(sizes)), sizes)
+    neg_e = -dbm_energy(Ws, bs, layers)
+    return layers, neg_e - logsumexp(neg_e)
+
+
+def dbm_log_z(Ws, bs):
+    sizes = [len(b) for b in bs]
+    return logsumexp(-dbm_energy(Ws, bs, split_layers(binary_states(sum(sizes)), sizes)))
+
+
+def dbm_log_pv(Ws, bs, V):
+    """log p(v) for the rows of V, summing exp(-E) over every hidden state."""
+    sizes = [len(b) for b in bs]
+    hidden = split_layers(binary_states(sum(sizes[1:])), sizes[1:])
+    out = np.array([logsumexp(-dbm_energy(Ws, bs, [np.tile(v, (len(hidden[0]), 1))] + hidden))
+                    for v in np.asarray(V, np.float64)])
+    return out - dbm_log_z(Ws, bs)
+
+
+def dbm_mean_field_update(Ws, bs, mus):
+    """One sweep of mu_l = sigmoid(b_l + mu_{l-1} W_l + mu_{l+1} W_{l+1}^T): odd layers,
+    then even hidden layers; mus[0] = v stays clamped."""
+    mus = [np.asarray(m, np.float64) for m in mus]
+    L = len(Ws)
+    for first in (1, 2):
+        for l in range(first, L + 1, 2):
+            total = bs[l] + mus[l - 1] @ Ws[l - 1]
+            if l < L:
+                total = total + mus[l + 1] @ Ws[l].T
+            mus[l] = sigmoid(total)
+    return mus
+
+
+def dbm_mean_field_bounds(Ws, bs, v, mu_rows):
+    """The mean-field bound sum_h q(h) (-E(v, h) - log q(h)) by summing over every hidden
+    state h, for one visible vector v and each row of mu_rows: (K, n_1 + ... + n_L) means
+    [mu_1, ..., mu_L] of a factorial q, strictly inside (0, 1). Returns (K,)."""
+    sizes = [len(b) for b in bs]
+    hs = binary_states(sum(sizes[1:]))                          # (S, H)
+    mu_rows = np.atleast_2d(np.asarray(mu_rows, np.float64))    # (K, H)
+    log_q = hs @ np.log(mu_rows).T + (1 - hs) @ np.log1p(-mu_rows).T   # (S, K)
+    states = [np.tile(np.asarray(v, np.float64), (len(hs), 1))] + split_layers(hs, sizes[1:])
+    neg_e = -dbm_energy(Ws, bs, states)                         # (S,)
+    return np.sum(np.exp(log_q) * (neg_e[:, None] - log_q), axis=0)
+
+
+def dbm_mean_field_bound(Ws, bs, v, mus):
+    """dbm_mean_field_bounds for one set of means mus = [mu_1, ..., mu_L] (each (n_l,))."""
+    return float(dbm_mean_field_bounds(Ws, bs, v, np.concatenate(mus)[None])[0])

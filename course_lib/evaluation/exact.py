@@ -34,15 +34,21 @@ def _hidden_chunk(n_hidden, start, size):
 
 def _enumerated_units(model):
     """(number of enumerated binary units, their free-energy function) for an RBM or DBM."""
+    from course_lib.rbm import BernoulliRBM
+
     if hasattr(model, "odd_free_energy"):  # a DBM: odd layers enumerated, Eq. (3.8)
         return int(sum(model.odd_sizes)), model.odd_free_energy
+    if isinstance(model, BernoulliRBM) and model.n_visible < model.n_hidden:
+        return int(model.n_visible), model.free_energy  # the smaller binary layer
     return int(model.n_hidden), model.hidden_free_energy
 
 
 def exact_log_partition(model, chunk_size=2**14):
     """Eq. (1.12): log Z of an RBM by summing exp(-F_h(h)) over all 2^H hidden states.
 
-    For a DBM the sum runs over the odd layers' states with ``odd_free_energy``, Eq. (3.8).
+    A binary RBM with fewer visible than hidden units is summed over its visible states with
+    F(v) instead (the same Z). For a DBM the sum runs over the odd layers' states with
+    ``odd_free_energy``, Eq. (3.8).
 
     Args:
         model: a ``BernoulliRBM`` or ``GaussianBernoulliRBM`` (anything with
