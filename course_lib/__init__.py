@@ -1,9 +1,11 @@
 """course_lib: models and machinery for the deep generative models course.
 
 Model families, one per module: ``rbm`` (Bernoulli and Gaussian-Bernoulli RBMs trained by
-CD-k, PCD and FPCD) and ``boltzmann_machine`` (the fully connected Boltzmann machine).
+CD-k, PCD and FPCD), ``boltzmann_machine`` (the fully connected Boltzmann machine), ``dbn``
+(deep belief networks with up-down fine-tuning) and ``dbm`` (deep Boltzmann machines).
 
-Shared machinery: ``data`` (MNIST offline, binarizations, 8x8 digits), ``toy_data``
+Shared machinery: ``stacking`` (greedy layer-wise training, the DBM's doubled RBMs),
+``data`` (MNIST offline, binarizations, 8x8 digits), ``toy_data``
 (synthetic sets with known optima), ``sampling`` (seeded Bernoulli/Gaussian draws),
 ``evaluation`` (exact likelihood, AIS, pseudo-likelihood and other scores), ``training``
 (divergence guard, safe checkpoints, evaluation callbacks, fast array input), ``plotting``,
