@@ -2,7 +2,10 @@
 course_lib against a plain NumPy (float32, vectorised) implementation of the same algorithms
 written from the papers, side by side in the same run.
 
-    python benchmarks/bench_dbm.py [--subset 50000] [--distributions 2000] [--smoke]
+    python benchmarks/bench_dbm.py [--subset 50000] [--distributions 20000] [--smoke]
+
+About 3-7 minutes by default on 2 cores (more when the cores are shared); ``--smoke`` runs
+tiny sizes in seconds and only checks that the script works.
 
 Part 1, training (Salakhutdinov & Hinton 2009): one epoch, batch 100, 100 persistent chains,
 5 block Gibbs sweeps and 10 mean-field sweeps (started bottom-up with doubled weights below
@@ -10,7 +13,9 @@ the top layer) per update, plain SGD. course_lib is ``DBM.compile(SGD(lr)); fit(
 time is one full epoch after a warm-up ``fit`` on a few batches that traces the train step
 (reported, not counted); the weights and chains are restored after the warm-up, so both
 implementations start the timed epoch from identical parameters and chains. The NumPy peer
-computes the loop-invariant v W_1 of the mean field once per batch.
+computes the loop-invariant v W_1 of the mean field once per batch, and runs its BLAS on
+``--peer-threads`` threads (default: the faster of one thread and all cores, measured at
+start; multi-threaded OpenBLAS slows down many times over on a busy machine).
 
 Part 2, forward AIS for log Z (Salakhutdinov & Hinton 2009, Salakhutdinov & Murray 2008):
 100 chains, the odd layer h_1 annealed and v, h_2 summed out analytically (Eq. 3.9 of
