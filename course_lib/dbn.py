@@ -247,7 +247,7 @@ class DBN(sampling.SeedStateMixin, keras.Model):
         Returns:
             (n, D) array of p(v | h_1): the visible probabilities of the samples.
         """
-        base = sampling.as_stateless_seed(int(seed))
+        base = sampling.as_stateless_seed(seed)
         if init is None:
             h = self.top.random_visible(num_samples, sampling.step_seed(base, -1))
         else:
@@ -272,41 +272,56 @@ class DBN(sampling.SeedStateMixin, keras.Model):
             log_q += bernoulli_log_prob(states[l + 1], self.recognition_logits(states[l], l))
         return log_p, log_q
 
-    def lower_bound(self, v, log_z_top, *, num_samples=10, seed=0, importance_weighted=False,
-                    batch_size=500):
-        """Eq. (2.4) (or 2.5): a stochastic lower bound on log p(v), one value per image.
+    def log_importance_weights(self, v, log_z_top, *, num_samples=10, seed=0,
+                               batch_size=20_000):
+        """log p(v, h^k) - log q(h^k | v) for K draws h^k ~ q(h | v), Eqs. (2.4)/(2.5).
 
         Args:
             v: (n, D) binary images.
             log_z_top: log Z of the top RBM (exact, or an AIS estimate: an AIS estimate
-                that is too low makes the "bound" too high, so report reverse AIS too).
-            num_samples: K draws h ~ q(h | v) per image.
+                that is too low makes the bound too high, so report reverse AIS too).
+            num_samples: K draws per image.
             seed: Python int.
+            batch_size: rows (images x K) evaluated at once.
+
+        Returns:
+            (n, K) float64 array. Its row means are the bound (2.4); the log of the row
+            means of its exponentials is the importance-weighted bound (2.5).
+        """
+        check_positive_int(num_samples, "num_samples")
+        v = self.check_visible(v)
+        base = sampling.as_stateless_seed(seed)
+        rows = max(1, batch_size // num_samples)      # images per call; K copies of each
+
+        @tf.function(reduce_retracing=True)
+        def per_batch(v, batch_seed):
+            n = tf.shape(v)[0]
+            copies = tf.tile(v, [num_samples, 1])         # row k * n + i: sample k of image i
+            log_p, log_q = self.log_joint_and_posterior(self.up_pass(copies, batch_seed),
+                                                        log_z_top)
+            return tf.transpose(tf.reshape(log_p - log_q, (num_samples, n)))
+
+        out = [per_batch(tf.constant(v[s:s + rows]), sampling.step_seed(base, i)).numpy()
+               for i, s in enumerate(range(0, len(v), rows))]
+        return np.concatenate(out).astype(np.float64)
+
+    def lower_bound(self, v, log_z_top, *, num_samples=10, seed=0, importance_weighted=False,
+                    batch_size=20_000):
+        """Eq. (2.4) (or 2.5): a stochastic lower bound on log p(v), one value per image.
+
+        Args:
+            v, log_z_top, num_samples, seed, batch_size: as :meth:`log_importance_weights`.
             importance_weighted: False: the mean of log p(v, h) - log q(h | v), Eq. (2.4);
                 True: log mean exp of it, Eq. (2.5), tighter as K grows.
 
         Returns:
             (n,) float64 array.
         """
-        check_positive_int(num_samples, "num_samples")
-        v = self.check_visible(v)
-        base = sampling.as_stateless_seed(int(seed))
-
-        @tf.function
-        def per_batch(v, batch_seed):
-            ratios = []
-            for k in range(num_samples):
-                states = self.up_pass(v, sampling.step_seed(batch_seed, k))
-                log_p, log_q = self.log_joint_and_posterior(states, log_z_top)
-                ratios.append(log_p - log_q)
-            ratios = tf.stack(ratios)
-            if importance_weighted:
-                return tf.reduce_logsumexp(ratios, 0) - math.log(num_samples)
-            return tf.reduce_mean(ratios, 0)
-
-        out = [per_batch(tf.constant(v[s:s + batch_size]), sampling.step_seed(base, i)).numpy()
-               for i, s in enumerate(range(0, len(v), batch_size))]
-        return np.concatenate(out).astype(np.float64)
+        log_w = self.log_importance_weights(v, log_z_top, num_samples=num_samples, seed=seed,
+                                            batch_size=batch_size)
+        if importance_weighted:
+            return np.logaddexp.reduce(log_w, axis=1) - math.log(num_samples)
+        return log_w.mean(axis=1)
 
     def classifier(self, num_classes, *, seed=None):
         """A sigmoid MLP initialised from the DBN, for discriminative fine-tuning.

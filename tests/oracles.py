@@ -152,3 +152,91 @@ def dbm_mean_field_bounds(Ws, bs, v, mu_rows):
 def dbm_mean_field_bound(Ws, bs, v, mus):
     """dbm_mean_field_bounds for one set of means mus = [mu_1, ..., mu_L] (each (n_l,))."""
     return float(dbm_mean_field_bounds(Ws, bs, v, np.concatenate(mus)[None])[0])
+
+
+# ----- Deep belief nets (used by tests/test_dbn.py) ---------------------------------------
+def bernoulli_log_prob(x, logits):
+    """sum_i log Bernoulli(x_i | sigmoid(logits_i)) over the last axis."""
+    return np.sum(x * logits - softplus(logits), axis=-1)
+
+
+def dbn_tables(R, r, G, g, W, b, c, V):
+    """Brute-force tables of a DBN with layers [D, n_1, ..., n_L], Eqs. (2.1)-(2.3).
+
+    R[l], G[l] (n_l x n_{l+1}) and r[l], g[l] are the recognition and generative weights
+    and biases of the directed layers l = 0..L-2 (layer 0 = v); W, b, c the top RBM between
+    h_{L-1} and h_L with energy -b.x - c.h - x W h.
+
+    Returns:
+        log_joint: (n, S, T) log p(v, h_1, ..., h_{L-1}, h_L), the full joint of Eq. (2.1),
+            for every row of V, every state of h_1..h_{L-1} (S = 2^(n_1+...+n_{L-1}),
+            concatenated in that order, as in ``binary_states``) and every state of h_L.
+        log_q: (n, S) log q(h_1..h_{L-1} | v) = sum_l log q(h_{l+1} | h_l).
+        hidden: the list of (S, n_l) arrays h_1..h_{L-1}.
+    """
+    sizes = [w.shape[1] for w in R]
+    hidden = np.split(binary_states(sum(sizes)), np.cumsum(sizes)[:-1], axis=1)
+    log_directed, log_q = 0.0, 0.0
+    for l in range(len(R)):
+        lower = V[:, None, :] if l == 0 else hidden[l - 1][None]
+        upper = hidden[l][None]
+        log_directed = log_directed + bernoulli_log_prob(lower, upper @ G[l].T + g[l])
+        log_q = log_q + bernoulli_log_prob(upper, lower @ R[l] + r[l])
+    log_top = (-bernoulli_energy_table(W, b, c, hidden[-1], binary_states(W.shape[1]))
+               - bernoulli_log_z(W, b, c))                                   # (S, T)
+    log_joint = log_directed[:, :, None] + log_top[None]
+    return log_joint, np.broadcast_to(log_q, log_joint.shape[:2]), hidden
+
+
+def dbn_exact_and_bound(log_joint, log_q):
+    """(log p(v), sum_h q(h|v) (log p(v, h) - log q(h|v)), Var_q of that ratio) per row;
+    h = h_1..h_{L-1}, with p(v, h) = sum_{h_L} p(v, h, h_L)."""
+    log_p_vh = logsumexp(log_joint, axis=2)
+    q = np.exp(log_q)
+    ratio = log_p_vh - log_q
+    bound = np.sum(q * ratio, axis=1)
+    variance = np.sum(q * (ratio - bound[:, None]) ** 2, axis=1)
+    return logsumexp(log_p_vh, axis=1), bound, variance
+
+
+def expected_importance_weighted_bound(log_joint, log_q, K):
+    """E over K i.i.d. h^k ~ q(h | v) of log (1/K) sum_k p(v, h^k) / q(h^k | v), Eq. (2.5),
+    by enumerating all S^K tuples (keep S^K small)."""
+    log_w = logsumexp(log_joint, axis=2) - log_q                           # (n, S)
+    S = log_w.shape[1]
+    idx = np.indices((S,) * K).reshape(K, -1)                              # (K, S^K)
+    log_mean_w = logsumexp(log_w[:, idx], axis=1) - np.log(K)              # (n, S^K)
+    log_prob_tuple = np.sum(log_q[:, idx], axis=1)
+    return np.sum(np.exp(log_prob_tuple) * log_mean_w, axis=1)
+
+
+def sigmoid_layer_nll_gradients(x, h, M, a):
+    """Gradients of -mean_n log Bernoulli(x | sigmoid(a + h M)) w.r.t. M and a:
+    dM = -h^T (x - sigmoid(a + h M)) / n, da = -mean_n (x - sigmoid(a + h M))."""
+    err = x - sigmoid(a + h @ M)
+    return -h.T @ err / len(x), -err.mean(axis=0)
+
+
+def rbm_free_energy_gradients(W, b, c, x):
+    """Mean over the rows of x of dF(x)/d(W, b, c), F(x) = -b.x - sum_j softplus(c + x W)."""
+    p = sigmoid(c + x @ W)
+    return -x.T @ p / len(x), -x.mean(axis=0), -p.mean(axis=0)
+# ----- end of the DBN block ---------------------------------------------------------------
+
+
+def dbm_tempered_odd_log_f(Ws, bs, base_bias, beta):
+    """log f_beta(h_odd) = log sum over the even layers (v included) of
+    exp((1 - beta) b_A.v - beta E(v, h)), the AIS intermediate distribution of a DBM, for
+    every state of the odd layers (h_1, h_3, ... concatenated) in binary_states order.
+
+    Returns:
+        (odd_states, log_f): (2^n_odd, n_odd) and (2^n_odd,) arrays.
+    """
+    sizes = [len(b) for b in bs]
+    layers = split_layers(binary_states(sum(sizes)), sizes)
+    log_w = (1.0 - beta) * layers[0] @ np.asarray(base_bias, np.float64) \
+        - beta * dbm_energy(Ws, bs, layers)
+    odd = np.concatenate(layers[1::2], axis=1)
+    log_f = np.full(2 ** odd.shape[1], -np.inf)
+    np.logaddexp.at(log_f, state_index(odd), log_w)
+    return binary_states(odd.shape[1]), log_f
