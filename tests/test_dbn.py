@@ -511,3 +511,27 @@ def test_greedy_layerwise_then_from_rbms_gives_tied_weights():
     for mine, theirs in zip(dbn.top.trainable_variables, rbms[-1].trainable_variables,
                             strict=True):
         np.testing.assert_array_equal(np_of(mine), np_of(theirs))
+
+
+def test_classifier_starts_from_the_recognition_weights():
+    dbn = DBN([6, 5, 4, 3], seed=0, weight_init_std=0.5)
+    model = dbn.classifier(7, seed=0)
+    dense = model.layers
+    assert len(dense) == 4
+    for layer, (W, c) in zip(dense[:2], zip(dbn.recognition_W, dbn.recognition_bias),
+                             strict=True):
+        np.testing.assert_array_equal(layer.kernel.numpy(), W.numpy())
+        np.testing.assert_array_equal(layer.bias.numpy(), c.numpy())
+    np.testing.assert_array_equal(dense[2].kernel.numpy(), dbn.top.W.numpy())
+    np.testing.assert_array_equal(dense[2].bias.numpy(), dbn.top.hidden_bias.numpy())
+    x = np.random.default_rng(0).random((5, 6)).astype("float32")
+    h = x
+    for W, c in zip(dbn.recognition_W, dbn.recognition_bias, strict=True):
+        h = 1.0 / (1.0 + np.exp(-(h @ W.numpy() + c.numpy())))
+    h = 1.0 / (1.0 + np.exp(-(h @ dbn.top.W.numpy() + dbn.top.hidden_bias.numpy())))
+    logits = h @ dense[3].kernel.numpy() + dense[3].bias.numpy()
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="num_classes"):
+        dbn.classifier(0)
