@@ -43,6 +43,7 @@ from keras import ops
 from course_lib import sampling
 from course_lib.checks import check_images, check_positive_int
 from course_lib.stacking import DoublingRBM, stack_sizes
+from course_lib.training import GuardedFitMixin
 
 
 def binary_entropy(p, eps=1e-7):
@@ -52,7 +53,7 @@ def binary_entropy(p, eps=1e-7):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class DBM(sampling.SeedStateMixin, keras.Model):
+class DBM(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
     """A deep Boltzmann machine, Eqs. (3.1)-(3.5), trained with mean field and PCD.
 
     Args:
@@ -70,6 +71,10 @@ class DBM(sampling.SeedStateMixin, keras.Model):
         >>> dbm.compile(optimizer=keras.optimizers.SGD(0.005))
         >>> dbm.fit(x_train, batch_size=100, epochs=10)
     """
+
+    divergence_advice = ("lower the learning rate; pre-train with dbm_pretraining_rbms; use "
+                         "more persistent chains or Gibbs steps; resume from the last good "
+                         "checkpoint")
 
     def __init__(self, layer_sizes, *, num_chains=100, gibbs_steps=5, mean_field_steps=10,
                  weight_init_std=0.01, visible_bias_init=None, seed=None, **kwargs):
@@ -269,23 +274,6 @@ class DBM(sampling.SeedStateMixin, keras.Model):
     @property
     def metrics(self):
         return [self.reconstruction_error_tracker, self.bound_tracker]
-
-    def fit(self, x=None, y=None, *, batch_size=None, shuffle=True, callbacks=None, guard=True,
-            **kwargs):
-        """``keras.Model.fit`` that validates arrays and guards against divergence (as RBM)."""
-        from course_lib.training import DivergenceGuard, array_dataset
-
-        if y is None and (isinstance(x, np.ndarray) or tf.is_tensor(x)):
-            x = array_dataset(self.check_visible(x), batch_size or 32, shuffle=shuffle,
-                              seed=self.seed)
-            batch_size = None
-        callbacks = list(callbacks or [])
-        if guard and not any(isinstance(c, DivergenceGuard) for c in callbacks):
-            callbacks.append(DivergenceGuard(advice=(
-                "lower the learning rate; pre-train with dbm_pretraining_rbms; use more "
-                "persistent chains or Gibbs steps; resume from the last good checkpoint")))
-        return super().fit(x, y, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks,
-                           **kwargs)
 
     def check_visible(self, v, name="v"):
         """Validates binary (or probability) data of shape (n, D)."""

@@ -44,6 +44,7 @@ from course_lib import sampling
 from course_lib.checks import check_images, check_positive_int
 from course_lib.rbm import BernoulliRBM
 from course_lib.stacking import stack_sizes
+from course_lib.training import GuardedFitMixin
 
 
 def bernoulli_log_prob(x, logits):
@@ -52,7 +53,7 @@ def bernoulli_log_prob(x, logits):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class DBN(sampling.SeedStateMixin, keras.Model):
+class DBN(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
     """A deep belief net with untied recognition and generative weights, Eqs. (2.1)-(2.6).
 
     Args:
@@ -209,21 +210,6 @@ class DBN(sampling.SeedStateMixin, keras.Model):
     @property
     def metrics(self):
         return [self.wake_tracker, self.sleep_tracker, self.top_free_energy_tracker]
-
-    def fit(self, x=None, y=None, *, batch_size=None, shuffle=True, callbacks=None, guard=True,
-            **kwargs):
-        """``keras.Model.fit`` that validates arrays and guards against divergence (as RBM)."""
-        from course_lib.training import DivergenceGuard, array_dataset
-
-        if y is None and (isinstance(x, np.ndarray) or tf.is_tensor(x)):
-            x = array_dataset(self.check_visible(x), batch_size or 32, shuffle=shuffle,
-                              seed=self.seed)
-            batch_size = None
-        callbacks = list(callbacks or [])
-        if guard and not any(isinstance(c, DivergenceGuard) for c in callbacks):
-            callbacks.append(DivergenceGuard())
-        return super().fit(x, y, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks,
-                           **kwargs)
 
     def check_visible(self, v, name="v"):
         """Validates binary (or probability) data of shape (n, D)."""

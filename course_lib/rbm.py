@@ -45,11 +45,12 @@ from keras import ops
 
 from course_lib import sampling
 from course_lib.checks import check_images, check_positive_int
+from course_lib.training import GuardedFitMixin
 
 SAMPLERS = ("cd", "pcd", "fpcd")
 
 
-class RBM(sampling.SeedStateMixin, keras.Model):
+class RBM(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
     """Shared machinery of the RBM family: Gibbs chains, the CD loss and ``train_step``.
 
     Subclasses define the unit types through ``hidden_preactivation``, ``visible_mean``,
@@ -270,27 +271,6 @@ class RBM(sampling.SeedStateMixin, keras.Model):
         """Squared error per image between v and p(v | h), h ~ p(h | v) (Hinton 2010, sec. 5)."""
         _, reconstruction = self.gibbs_step(v)
         return ops.mean(ops.sum(ops.square(v - reconstruction), axis=-1))
-
-    def fit(self, x=None, y=None, *, batch_size=None, shuffle=True, callbacks=None, guard=True,
-            **kwargs):
-        """``keras.Model.fit`` with three conveniences for arrays and safety.
-
-        An array ``x`` is validated (shape, finite values, range) and fed through
-        :func:`course_lib.training.array_dataset` (faster than Keras' array adapter; the
-        shuffle order follows the model's ``seed``); unless ``guard=False``,
-        :class:`course_lib.training.DivergenceGuard` is added so NaN stops training clearly.
-        """
-        from course_lib.training import DivergenceGuard, array_dataset
-
-        if y is None and (isinstance(x, np.ndarray) or tf.is_tensor(x)):
-            x = array_dataset(self.check_visible(x), batch_size or 32, shuffle=shuffle,
-                              seed=self.seed)
-            batch_size = None
-        callbacks = list(callbacks or [])
-        if guard and not any(isinstance(c, DivergenceGuard) for c in callbacks):
-            callbacks.append(DivergenceGuard())
-        return super().fit(x, y, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks,
-                           **kwargs)
 
     def check_visible(self, v, name="v"):
         """Validates a batch of visible vectors: shape (n, D), finite, unit-type range."""

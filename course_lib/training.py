@@ -7,6 +7,8 @@
   overwrites a good checkpoint. :func:`resume` loads it back with the epoch to start from.
 - :func:`array_dataset` feeds an in-memory array to ``fit`` as shuffled batches gathered
   from one tensor: about 1.5 s faster per MNIST epoch than Keras' own array adapter here.
+- :class:`GuardedFitMixin` gives a model's ``fit`` the array validation, fast input and
+  divergence guard above (used by every Boltzmann-family model).
 - :class:`Evaluator` calls a function (log-likelihood, pseudo-likelihood, ...) at chosen
   numbers of parameter updates and keeps the curve, for "metric against updates" figures.
 
@@ -215,3 +217,27 @@ def array_dataset(x, batch_size, *, shuffle=True, seed=None):
     return (indices.batch(int(batch_size), drop_remainder=True)
             .map(lambda i: tf.gather(data, i))
             .prefetch(tf.data.AUTOTUNE))
+
+
+class GuardedFitMixin:
+    """``keras.Model.fit`` with three conveniences for arrays and safety.
+
+    An array ``x`` is validated by the model's ``check_visible`` (shape, finite values,
+    range) and fed through :func:`array_dataset` (the shuffle order follows the model's
+    ``seed``); unless ``guard=False``, :class:`DivergenceGuard` (with the model's
+    ``divergence_advice``, if any) is added so NaN stops training clearly.
+    """
+
+    divergence_advice = None
+
+    def fit(self, x=None, y=None, *, batch_size=None, shuffle=True, callbacks=None, guard=True,
+            **kwargs):
+        if y is None and (isinstance(x, np.ndarray) or tf.is_tensor(x)):
+            x = array_dataset(self.check_visible(x), batch_size or 32, shuffle=shuffle,
+                              seed=self.seed)
+            batch_size = None
+        callbacks = list(callbacks or [])
+        if guard and not any(isinstance(c, DivergenceGuard) for c in callbacks):
+            callbacks.append(DivergenceGuard(advice=self.divergence_advice))
+        return super().fit(x, y, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks,
+                           **kwargs)
