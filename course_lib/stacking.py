@@ -131,7 +131,7 @@ def propagate_up(rbm, x, *, propagate="probabilities", seed=0, batch_size=1000):
     if propagate not in PROPAGATE:
         raise ValueError(f"propagate must be one of {PROPAGATE}; got {propagate!r}.")
     x = rbm.check_visible(x)
-    base = sampling.as_stateless_seed(int(seed))
+    base = sampling.as_stateless_seed(seed)
     out = []
     for i, start in enumerate(range(0, len(x), batch_size)):
         probs = rbm.prob_h_given_v(tf.constant(x[start:start + batch_size]))
@@ -163,10 +163,14 @@ def greedy_layerwise(rbms, x, *, epochs, batch_size=100, optimizer=None,
     epochs = [epochs] * len(rbms) if not isinstance(epochs, (list, tuple)) else list(epochs)
     if len(epochs) != len(rbms):
         raise ValueError(f"expected one epoch count per RBM ({len(rbms)}); got {len(epochs)}.")
+    for n_epochs in epochs:                     # every argument checked before any training
+        check_positive_int(n_epochs, "epochs")
+    if propagate not in PROPAGATE:
+        raise ValueError(f"propagate must be one of {PROPAGATE}; got {propagate!r}.")
+    check_positive_int(seed, "seed", minimum=0)
     optimizer = optimizer or (lambda: keras.optimizers.SGD(0.05))
     histories = []
     for i, (rbm, n_epochs) in enumerate(zip(rbms, epochs, strict=True)):
-        check_positive_int(n_epochs, "epochs")
         if getattr(rbm, "optimizer", None) is None:
             rbm.compile(optimizer=optimizer())
         histories.append(rbm.fit(x, batch_size=batch_size, epochs=n_epochs,

@@ -518,7 +518,7 @@ def test_classifier_starts_from_the_recognition_weights():
     model = dbn.classifier(7, seed=0)
     dense = model.layers
     assert len(dense) == 4
-    for layer, (W, c) in zip(dense[:2], zip(dbn.recognition_W, dbn.recognition_bias),
+    for layer, (W, c) in zip(dense[:2], zip(dbn.recognition_W, dbn.recognition_bias, strict=True),
                              strict=True):
         np.testing.assert_array_equal(layer.kernel.numpy(), W.numpy())
         np.testing.assert_array_equal(layer.bias.numpy(), c.numpy())

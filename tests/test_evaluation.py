@@ -66,7 +66,20 @@ def test_exact_log_partition_matches_brute_force(D, H):
 
 def test_exact_log_partition_refuses_too_many_hidden_units():
     with pytest.raises(ValueError, match="hidden units"):
-        exact_log_partition(BernoulliRBM(2, 31, seed=0))
+        exact_log_partition(BernoulliRBM(32, 31, seed=0))
+
+
+def test_exact_log_partition_sums_over_the_smaller_layer():
+    # 2 visible, 31 hidden: 2^31 hidden states are out of reach, 2^2 visible states are not.
+    rng = np.random.default_rng(5)
+    model = BernoulliRBM(2, 31, seed=0)
+    W, b, c = rng.normal(0, 0.5, (2, 31)), rng.normal(0, 1, 2), rng.normal(0, 1, 31)
+    model.W.assign(W.astype("float32"))
+    model.visible_bias.assign(b.astype("float32"))
+    model.hidden_bias.assign(c.astype("float32"))
+    states = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    neg_free = states @ b + np.logaddexp(0.0, c + states @ W).sum(1)
+    assert exact_log_partition(model) == pytest.approx(np.logaddexp.reduce(neg_free), abs=1e-4)
 
 
 def test_gaussian_log_partition_matches_grid_integral():
