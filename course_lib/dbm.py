@@ -155,10 +155,15 @@ class DBM(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
             e -= ops.sum(ops.matmul(states[l - 1], W) * states[l], -1)
         return e
 
-    def layer_input(self, states, l):
-        """b_l + h_{l-1} W_l + h_{l+1} W_{l+1}^T: the total input to layer l, Eq. (3.2)."""
+    def layer_input(self, states, l, from_below=None):
+        """b_l + h_{l-1} W_l + h_{l+1} W_{l+1}^T: the total input to layer l, Eq. (3.2).
+
+        ``from_below``: h_{l-1} W_l if already computed (mean field reuses v W_1).
+        """
         total = self.biases[l]
-        if l > 0:
+        if from_below is not None:
+            total = total + from_below
+        elif l > 0:
             total = total + ops.matmul(states[l - 1], self.W[l - 1])
         if l < self.num_layers:
             total = total + ops.matmul(states[l + 1], ops.transpose(self.W[l]))
@@ -207,10 +212,11 @@ class DBM(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
         num_steps = self.mean_field_steps if num_steps is None else num_steps
         mu = list(init) if init is not None else self.mean_field_init(v)
         mu[0] = v
+        clamped = ops.matmul(v, self.W[0])  # v W_1 does not change: computed once
         for _ in range(num_steps):
             for first in (1, 2):  # odd layers, then even hidden layers
                 for l in range(first, self.num_layers + 1, 2):
-                    mu[l] = self.prob_layer(mu, l)
+                    mu[l] = ops.sigmoid(self.layer_input(mu, l, clamped if l == 1 else None))
         return mu
 
     def unnormalized_bound(self, mu):
