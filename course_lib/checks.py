@@ -3,6 +3,8 @@ what arrived.
 
 * ``check_images``: a batch of flattened images or unit states, (n, d), finite, optionally
   binary; used by the data loaders and by every model's ``check_visible``.
+* ``check_probabilities``: the same, with every value in [0, 1] (binary data or
+  probabilities); used by the DBN and DBM.
 * ``is_int`` / ``check_positive_int``: integer arguments (``bool`` is refused).
 * ``DataError`` (a ``ValueError``) and ``DataTypeError`` (also a ``TypeError``).
 """
@@ -68,4 +70,13 @@ def check_images(x, *, expected_dim=None, binary=False, name="x") -> np.ndarray:
     if binary and not np.isin(arr, (0.0, 1.0)).all():
         bad = np.unique(arr[~np.isin(arr, (0.0, 1.0))])[:5]
         raise DataError(f"{name} must be binary (values in {{0, 1}}); got values such as {bad}.")
+    return arr
+
+
+def check_probabilities(x, *, expected_dim=None, name="x") -> np.ndarray:
+    """:func:`check_images`, and every value in [0, 1] (binary states or probabilities)."""
+    arr = check_images(x, expected_dim=expected_dim, name=name)
+    if arr.min() < 0.0 or arr.max() > 1.0:
+        raise DataError(f"{name} must hold values in [0, 1]; got values in "
+                        f"[{arr.min():g}, {arr.max():g}].")
     return arr

@@ -41,7 +41,7 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
-from course_lib.checks import check_images, check_positive_int
+from course_lib.checks import check_positive_int, check_probabilities
 from course_lib.stacking import DoublingRBM, stack_sizes
 from course_lib.training import GuardedFitMixin
 
@@ -283,11 +283,7 @@ class DBM(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
 
     def check_visible(self, v, name="v"):
         """Validates binary (or probability) data of shape (n, D)."""
-        v = check_images(v, expected_dim=self.layer_sizes[0], name=name)
-        if v.size and (v.min() < 0.0 or v.max() > 1.0):
-            raise ValueError(f"{name} must hold values in [0, 1]; got values in "
-                             f"[{v.min():g}, {v.max():g}].")
-        return v
+        return check_probabilities(v, expected_dim=self.layer_sizes[0], name=name)
 
     # ------------------------------------------------------------------ generation
     def sample(self, num_samples, num_steps, *, seed, init=None, every=None):
