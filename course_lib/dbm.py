@@ -301,13 +301,10 @@ class DBM(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
             states = [sampling.bernoulli(tf.fill((num_samples, n), 0.5),
                                          sampling.step_seed(base, -1, l))
                       for l, n in enumerate(self.layer_sizes)]
-        run = tf.function(lambda s, seed: self.gibbs_step(s, seed))
-        snapshots, probs = [], states[0]
-        for step in range(num_steps):
-            states, probs = run(states, sampling.step_seed(base, step))
-            if every and (step + 1) % every == 0:
-                snapshots.append(ops.convert_to_numpy(probs))
-        return ops.convert_to_numpy(probs), (np.stack(snapshots) if snapshots else None)
+        if num_steps == 0:
+            return ops.convert_to_numpy(states[0]), None
+        return sampling.run_chain(lambda s, seed: self.gibbs_step(s, seed), states, num_steps,
+                                  base, every)
 
     def chain_states(self):
         """The persistent chains as a list of numpy arrays, [v, h_1, ..., h_L]."""

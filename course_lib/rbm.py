@@ -308,13 +308,7 @@ class RBM(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
         if init is None:
             init = self.random_visible(num_samples, sampling.step_seed(base, -1))
         v = ops.convert_to_tensor(self.check_visible(init, "init"))
-        snapshots, mean = [], v
-        run = tf.function(lambda v, s: self.gibbs_step(v, s))
-        for step in range(num_steps):
-            v, mean = run(v, sampling.step_seed(base, step))
-            if every and (step + 1) % every == 0:
-                snapshots.append(ops.convert_to_numpy(mean))
-        return ops.convert_to_numpy(mean), (np.stack(snapshots) if snapshots else None)
+        return sampling.run_chain(lambda v, s: self.gibbs_step(v, s), v, num_steps, base, every)
 
     # ----------------------------------------------------------- serialization
     def get_config(self):

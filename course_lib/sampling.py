@@ -63,6 +63,22 @@ def step_seed(seed, step, stream=0):
     return tf.random.experimental.stateless_fold_in(mixed, tf.cast(step, tf.int32))
 
 
+def run_chain(step, state, num_steps, base_seed, every=None):
+    """Runs a Markov chain ``state, mean = step(state, seed)`` for ``num_steps`` steps.
+
+    Each step gets ``step_seed(base_seed, t)``; ``step`` is traced once. Returns the last
+    ``mean`` (numpy) and, if ``every`` is given, the stacked means every ``every`` steps
+    (else None). Used by the RBM's and the DBM's ``sample``.
+    """
+    run = tf.function(step)
+    snapshots, mean = [], state
+    for t in range(num_steps):
+        state, mean = run(state, step_seed(base_seed, t))
+        if every and (t + 1) % every == 0:
+            snapshots.append(ops.convert_to_numpy(mean))
+    return ops.convert_to_numpy(mean), (np.stack(snapshots) if snapshots else None)
+
+
 def as_stateless_seed(seed: int):
     """Turns a Python int into the ``(2,)`` seed tensor the stateless helpers take."""
     if not isinstance(seed, int):
