@@ -42,14 +42,10 @@ from keras import ops
 
 from course_lib import sampling
 from course_lib.checks import check_positive_int, check_probabilities
+from course_lib.latent import bernoulli_log_prob
 from course_lib.rbm import BernoulliRBM
 from course_lib.stacking import stack_sizes
 from course_lib.training import GuardedFitMixin
-
-
-def bernoulli_log_prob(x, logits):
-    """sum_i log Bernoulli(x_i | sigmoid(logits_i)), one value per row."""
-    return -ops.sum(ops.softplus(logits) - x * logits, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="course_lib")

@@ -10,6 +10,9 @@
   column per snapshot, columns labelled with the step.
 - :func:`plot_density_2d` shows exp(log density) of a 2-D model on a grid, optionally with
   samples on top.
+- :func:`plot_latent_scatter` shows 2-D latent codes coloured by class label.
+- :func:`plot_latent_grid` decodes a regular grid of 2-D latent points and shows the images
+  at their places (the "latent manifold" figure of Kingma & Welling).
 
 Conventions: matplotlib only. Figures are made with pyplot, so a notebook shows them at the
 end of the cell; the library never calls ``plt.show``. Every function returns the Figure
@@ -344,5 +347,69 @@ def plot_density_2d(log_density_fn, *, bounds=((-4, 4), (-4, 4)), resolution=200
         ax.set_ylim(bounds[1])
     ax.set_xlabel(_check_text(xlabel, "xlabel"))
     ax.set_ylabel(_check_text(ylabel, "ylabel"))
+    ax.set_title(title)
+    return fig
+
+
+def plot_latent_scatter(z, labels, *, title, ax=None, max_points=5000):
+    """Scatters 2-D latent codes (e.g. posterior means) coloured by their class label.
+
+    Args:
+        z: (n, 2) codes. labels: (n,) integer classes.
+        title: what the codes are, e.g. "posterior means of 5,000 test images".
+        max_points: plot at most this many (the first ones), to keep the figure light.
+
+    Returns:
+        The Figure.
+    """
+    title = _check_text(title, "title")
+    z, labels = _numeric(z, "z"), np.asarray(labels)
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"z must have shape (n, 2); got {z.shape}. Use a 2-D latent space "
+                         "or project the codes first.")
+    if labels.shape != (len(z),):
+        raise ValueError(f"labels must have shape ({len(z)},); got {labels.shape}.")
+    z, labels = z[:max_points], labels[:max_points]
+    fig, ax = _figure_and_axes(ax, (5.5, 4.5))
+    points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7)
+    fig.colorbar(points, ax=ax, label="class label")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(title)
+    return fig
+
+
+def plot_latent_grid(decode, *, bounds=(-2.0, 2.0), num=15, image_shape=(28, 28), title,
+                     ax=None):
+    """Decodes a ``num`` x ``num`` grid of points of [bounds]^2 and tiles the images, with
+    z_1 along the horizontal axis and z_2 increasing upwards.
+
+    Args:
+        decode: function from (m, 2) latent points to (m, h*w) images.
+        bounds: (low, high) of both coordinates.
+        num: grid points per axis.
+        title: what is decoded, e.g. "decoder means on a grid of z".
+
+    Returns:
+        The Figure.
+    """
+    title = _check_text(title, "title")
+    num = check_positive_int(num, "num", minimum=2)
+    low, high = (float(b) for b in bounds)
+    if not low < high:
+        raise ValueError(f"bounds must be (low, high) with low < high; got {bounds!r}.")
+    values = np.linspace(low, high, num)
+    z1, z2 = np.meshgrid(values, values[::-1])           # top row: the largest z_2
+    points = np.stack([z1.ravel(), z2.ravel()], axis=1).astype(np.float32)
+    images = _image_stack(np.asarray(decode(points)), image_shape)
+    mosaic = tile_images(images, ncols=num, padding=0)
+    h, w = image_shape
+    fig, ax = _figure_and_axes(ax, (6.0, 6.0))
+    ax.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ticks = np.linspace(0, num - 1, 5).round().astype(int)
+    ax.set_xticks(ticks * w + w / 2, [f"{values[i]:.1f}" for i in ticks])
+    ax.set_yticks(ticks * h + h / 2, [f"{values[::-1][i]:.1f}" for i in ticks])
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
     ax.set_title(title)
     return fig

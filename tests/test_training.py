@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from course_lib.rbm import BernoulliRBM
 from course_lib.training import (
@@ -224,3 +225,108 @@ def test_guard_ignores_large_chain_states_but_not_large_weights():
     model.W.assign(np.full((4, 3), 100.0, "float32"))
     with pytest.raises(TrainingDivergedError, match="norm of weight"):
         guard.on_epoch_end(0)
+
+
+# ----- labels: array_dataset(y=...) and GuardedFitMixin.fit(x, y) --------------------------
+def test_array_dataset_keeps_labels_aligned_with_their_rows():
+    from course_lib.training import array_dataset
+
+    x = np.repeat(np.arange(30, dtype="float32")[:, None], 3, axis=1) + [0.0, 0.25, 0.5]
+    y = np.arange(30)  # the row index: a pair is aligned when x[:, 0] == y
+    dataset = array_dataset(x, 8, y=y, shuffle=True, seed=5)
+    for _ in range(2):  # a new order each epoch, aligned in every one
+        pairs = list(dataset)
+        assert [(tuple(a.shape), tuple(b.shape)) for a, b in pairs] == [((8, 3), (8,))] * 3
+        xs = np.concatenate([np.asarray(a) for a, _ in pairs])
+        ys = np.concatenate([np.asarray(b) for _, b in pairs])
+        np.testing.assert_array_equal(xs[:, 0], ys)
+        np.testing.assert_array_equal(xs, x[ys])
+        assert len(set(ys)) == 24 and not np.array_equal(ys, np.arange(24))  # shuffled
+    ordered = list(array_dataset(x, 8, y=y, shuffle=False))
+    np.testing.assert_array_equal(np.concatenate([np.asarray(b) for _, b in ordered]),
+                                  np.arange(24))
+
+
+def test_array_dataset_refuses_labels_of_another_length():
+    from course_lib.training import array_dataset
+
+    x = np.zeros((10, 2), "float32")
+    with pytest.raises(ValueError, match="same number of rows.*10 and 9"):
+        array_dataset(x, 5, y=np.arange(9))
+
+
+class LabelledModel(keras.Model):
+    """The smallest model GuardedFitMixin serves with labels: its train step fails unless
+    every batch's labels are the row indices written into x[:, 0]."""
+
+    seed = 0
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.w = self.add_weight(shape=(), initializer="zeros", name="w")
+        self.label_checks = []
+        self.batches = keras.metrics.Sum(name="batches")
+
+    def check_visible(self, x, name="x"):
+        return np.asarray(x, "float32")
+
+    def check_labels(self, y, num_rows=None, name="y"):
+        self.label_checks.append(num_rows)
+        y = np.asarray(y)
+        if y.dtype.kind not in "iu":
+            raise ValueError(f"{name} must hold integer labels; got dtype {y.dtype}.")
+        return y.astype("int32")
+
+    def train_step(self, data):
+        x, y = data
+        tf.debugging.assert_equal(tf.cast(x[:, 0], "int32"), y, message="labels misaligned")
+        self.batches.update_state(1.0)
+        return {"batches": self.batches.result()}
+
+    @property
+    def metrics(self):
+        return [self.batches]
+
+
+def labelled_model():
+    from course_lib.training import GuardedFitMixin
+
+    model = type("Guarded", (GuardedFitMixin, LabelledModel), {})()
+    model.compile()
+    return model
+
+
+def test_guarded_fit_passes_validated_labels_along_with_their_rows():
+    model = labelled_model()
+    x = np.stack([np.arange(40, dtype="float32"), np.ones(40, "float32")], axis=1)
+    history = model.fit(x, np.arange(40), batch_size=8, epochs=2, verbose=0)
+    assert history.history["batches"] == [5.0, 5.0]
+    assert model.label_checks == [40]  # check_labels saw the labels and the row count
+    with pytest.raises(ValueError, match="integer labels"):
+        model.fit(x, np.arange(40) + 0.5, batch_size=8, verbose=0)
+
+
+def test_guarded_fit_refuses_labels_for_models_without_them():
+    model = BernoulliRBM(6, 4, seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    with pytest.raises(ValueError, match="labels"):
+        model.fit(random_binary(16, 6), np.zeros(16, "int64"), batch_size=8, verbose=0)
+    assert int(model.optimizer.iterations) == 0
+
+
+def test_conditional_vae_fit_checks_its_labels():
+    from course_lib.vae import VAE
+
+    x = random_binary(16, 6)
+    conditional = VAE(6, 2, (4,), num_classes=3, seed=0)
+    conditional.compile(keras.optimizers.Adam(1e-3))
+    history = conditional.fit(x, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    with pytest.raises(ValueError, match=r"labels in \[0, 3\)"):
+        conditional.fit(x, np.arange(16), batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match="one label per row"):
+        conditional.fit(x, np.arange(15) % 3, batch_size=8, verbose=0)
+    unconditional = VAE(6, 2, (4,), seed=0)
+    unconditional.compile(keras.optimizers.Adam(1e-3))
+    with pytest.raises(ValueError, match="unconditional"):
+        unconditional.fit(x, np.arange(16) % 3, batch_size=8, verbose=0)

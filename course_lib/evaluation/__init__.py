@@ -3,6 +3,7 @@
 - ``exact``: log Z and log-likelihood by enumerating every hidden state (small models).
 - ``ais``: annealed importance sampling for log Z, forward and reverse, with error bars,
   along an RBM or a DBM path.
+- ``variational``: the importance-weighted bound for any k, active units, KL per unit.
 - ``scores``: pseudo-likelihood, reconstruction error, free-energy gap (overfitting).
 """
 
@@ -28,11 +29,18 @@ from course_lib.evaluation.scores import (
     pseudo_log_likelihood,
     reconstruction_error,
 )
+from course_lib.evaluation.variational import (
+    active_units,
+    importance_weighted_bound,
+    kl_per_unit,
+    posterior_means_and_log_vars,
+)
 
 __all__ = [
     "AISResult", "DBMAnnealingPath", "RBMAnnealingPath", "annealing_path", "dbm_schedule",
     "ais_log_partition", "base_rate_visible_bias", "exact_dbn_bound",
     "published_schedule", "reverse_ais_log_partition", "all_binary_states",
     "exact_log_likelihood", "exact_log_partition", "free_energy_gap",
-    "pseudo_log_likelihood", "reconstruction_error",
+    "pseudo_log_likelihood", "reconstruction_error", "active_units",
+    "importance_weighted_bound", "kl_per_unit", "posterior_means_and_log_vars",
 ]
