@@ -32,7 +32,7 @@ from keras import ops
 
 from course_lib import latent, sampling
 from course_lib.checks import check_images, check_positive_int
-from course_lib.training import GuardedFitMixin
+from course_lib.training import GuardedFitMixin, replica_scale
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
 OBJECTIVES = ("elbo", "iwae")
@@ -47,10 +47,14 @@ def mlp(hidden_units, output_dim, activation, name, input_dim):
     return net
 
 
-def replica_scale(loss):
-    """Divides a per-replica mean loss by the number of replicas: under
-    ``tf.distribute`` the optimizer sums the replicas' gradients."""
-    return loss / tf.distribute.get_strategy().num_replicas_in_sync
+UNCONDITIONAL_LABELS = ("labels were given to an unconditional VAE; build it with "
+                        "num_classes=... to condition on them.")
+
+
+def labels_needed(num_classes):
+    """The error message for a conditional VAE called without its labels."""
+    return (f"this conditional VAE (num_classes={num_classes}) needs the labels y: "
+            "fit(x, y), sample(n, y=...), encode(x, y).")
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -150,12 +154,10 @@ class VAE(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
     def _with_label(self, a, y):
         if self.num_classes is None:
             if y is not None:
-                raise ValueError("labels were given to an unconditional VAE; build it with "
-                                 "num_classes=... to condition on them.")
+                raise ValueError(UNCONDITIONAL_LABELS)
             return a
         if y is None:
-            raise ValueError(f"this conditional VAE (num_classes={self.num_classes}) needs "
-                             "the labels y as well.")
+            raise ValueError(labels_needed(self.num_classes))
         one_hot = ops.one_hot(ops.cast(ops.reshape(y, (-1,)), "int32"), self.num_classes,
                               dtype=a.dtype)
         if len(a.shape) == 3:                      # (k, n, d): the same label for every draw
@@ -286,11 +288,15 @@ class VAE(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
         return arr
 
     def check_labels(self, y, num_rows=None, name="y"):
-        """Validates integer labels in [0, num_classes) (one per row)."""
-        arr = np.asarray(y)
+        """Validates integer labels in [0, num_classes) (one per row); ``y=None`` is right
+        exactly when the VAE is unconditional. Returns int32 labels or None."""
+        if y is None:
+            if self.num_classes is not None:
+                raise ValueError(labels_needed(self.num_classes))
+            return None
         if self.num_classes is None:
-            raise ValueError("labels were given to an unconditional VAE; build it with "
-                             "num_classes=... to condition on them.")
+            raise ValueError(UNCONDITIONAL_LABELS)
+        arr = np.asarray(y)
         if arr.dtype.kind not in "iu" or arr.ndim != 1:
             raise ValueError(f"{name} must be a 1-D array of integer labels; got dtype "
                              f"{arr.dtype} and shape {arr.shape}.")
@@ -305,8 +311,7 @@ class VAE(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
     def sample(self, num_samples, *, y=None, seed=None):
         """Images E[x | z] for z ~ p(z) = N(0, I) (with labels ``y`` if conditional)."""
         num_samples = check_positive_int(num_samples, "num_samples")
-        if y is not None:
-            y = self.check_labels(np.broadcast_to(y, (num_samples,)))
+        y = self.check_labels(None if y is None else np.broadcast_to(y, (num_samples,)))
         z = sampling.normal((num_samples, self.latent_dim),
                             sampling.resolve_seed(seed, self.seed_generator))
         return ops.convert_to_numpy(self.mean_image(self.decode(z, y)))

@@ -32,8 +32,7 @@ from keras import ops
 
 from course_lib import latent, sampling
 from course_lib.checks import check_positive_int, check_probabilities
-from course_lib.training import GuardedFitMixin
-from course_lib.vae import replica_scale
+from course_lib.training import GuardedFitMixin, replica_scale
 
 
 @keras.saving.register_keras_serializable(package="course_lib")

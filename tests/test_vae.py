@@ -19,8 +19,8 @@ from scipy import special, stats
 
 import course_lib
 from course_lib.evaluation.variational import importance_weighted_bound
-from course_lib.training import TrainingDivergedError
-from course_lib.vae import VAE, KLAnnealing, replica_scale
+from course_lib.training import TrainingDivergedError, replica_scale
+from course_lib.vae import VAE, KLAnnealing
 
 tfd = tfp.distributions
 D, LATENT, HIDDEN = 6, 2, (5,)

@@ -9,7 +9,8 @@
   per-unit view of posterior collapse.
 
 Works with any model that has ``log_importance_weights(x, y, *, num_samples, seed)`` (shape
-(k, n)) and ``encode(x, y) -> (mu, log_var)``: ``course_lib.vae.VAE``. Used by notebook 04.
+(k, n)), ``encode(x, y) -> (mu, log_var)``, ``check_visible(x)`` and ``check_labels(y, n)``:
+``course_lib.vae.VAE``. Used by notebook 04.
 """
 
 from __future__ import annotations
@@ -32,9 +33,7 @@ def _batches(x, y, batch_size):
 
 def _checked(model, x, y):
     x = model.check_visible(x)
-    if y is not None:
-        y = model.check_labels(y, len(x))
-    return x, y
+    return x, model.check_labels(y, len(x))
 
 
 def importance_weighted_bound(model, x, *, num_samples, y=None, batch_size=100,
