@@ -49,6 +49,7 @@ from keras import ops
 from course_lib import sampling
 from course_lib.checks import check_images, is_int
 from course_lib.evaluation.exact import all_binary_states
+from course_lib.training import replica_scale
 
 MAX_UNITS = 20
 
@@ -285,7 +286,8 @@ class BoltzmannMachine(sampling.SeedStateMixin, keras.Model):
         v = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
             loss = self.negative_log_likelihood(v)
-        grads = tape.gradient(loss, self.trainable_variables)
+            scaled = replica_scale(loss)                 # replicas' gradients are summed
+        grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         self.nll_tracker.update_state(loss)
         return {m.name: m.result() for m in self.metrics}

@@ -43,7 +43,7 @@ from keras import ops
 from course_lib import sampling
 from course_lib.checks import check_positive_int, check_probabilities
 from course_lib.stacking import DoublingRBM, stack_sizes
-from course_lib.training import GuardedFitMixin
+from course_lib.training import GuardedFitMixin, replica_scale
 
 
 def binary_entropy(p, eps=1e-7):
@@ -262,6 +262,7 @@ class DBM(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
         chains = [ops.stop_gradient(h) for h in self.negative_phase()]  # data-independent
         with tf.GradientTape() as tape:
             loss = ops.mean(self.energy(mu)) - ops.mean(self.energy(chains))  # Eq. (3.5)
+            loss = replica_scale(loss)                   # replicas' gradients are summed
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         self.reconstruction_error_tracker.update_state(

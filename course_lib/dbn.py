@@ -45,7 +45,7 @@ from course_lib.checks import check_positive_int, check_probabilities
 from course_lib.latent import bernoulli_log_prob
 from course_lib.rbm import BernoulliRBM
 from course_lib.stacking import stack_sizes
-from course_lib.training import GuardedFitMixin
+from course_lib.training import GuardedFitMixin, replica_scale
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -195,7 +195,7 @@ class DBN(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
             top_loss, top_free_energy = self.top.contrastive_divergence_loss(wake[-1], negative)
             sleep = [ops.stop_gradient(h) for h in self.down_pass(negative)]  # down pass
             wake_loss, sleep_loss = self.wake_loss(wake), self.sleep_loss(sleep)
-            loss = wake_loss + top_loss + sleep_loss
+            loss = replica_scale(wake_loss + top_loss + sleep_loss)
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         self.wake_tracker.update_state(wake_loss)

@@ -45,7 +45,7 @@ from keras import ops
 
 from course_lib import sampling
 from course_lib.checks import check_images, check_positive_int
-from course_lib.training import GuardedFitMixin
+from course_lib.training import GuardedFitMixin, replica_scale
 
 SAMPLERS = ("cd", "pcd", "fpcd")
 
@@ -248,7 +248,8 @@ class RBM(sampling.SeedStateMixin, GuardedFitMixin, keras.Model):
             v_model, reconstruction = self.negative_phase(
                 v_data, ops.stop_gradient(ops.sigmoid(pre_data)))
             loss, free_energy_data = self.contrastive_divergence_loss(v_data, v_model, pre_data)
-        grads = tape.gradient(loss, self.trainable_variables)
+            scaled = replica_scale(loss)                 # replicas' gradients are summed
+        grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         if self.sampler == "fpcd":
             self.update_fast_weights(grads)

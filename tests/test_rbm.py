@@ -466,6 +466,48 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
+# Weights of +-30 and biases of 15 saturate every sigmoid (|pre-activation| >= 15), so CD-1's
+# samples are the same on any device and one SGD step is deterministic: under two replicas
+# it must equal the single-device step (an unscaled loss would make it twice as large).
+MIRRORED_STEP_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    import keras
+    from course_lib.rbm import BernoulliRBM
+    rng = np.random.default_rng(0)
+    x = (rng.random((32, 8)) < 0.5).astype("float32")
+    W = (30.0 * np.sign(rng.normal(size=(8, 4)))).astype("float32")
+
+    def one_step(strategy):
+        with strategy.scope():
+            model = BernoulliRBM(8, 4, k=1, sampler="cd", seed=0)
+            model.compile(optimizer=keras.optimizers.SGD(1e-3))
+        model.W.assign(W)
+        model.visible_bias.assign(np.full(8, 15.0, "float32"))
+        model.hidden_bias.assign(np.full(4, 15.0, "float32"))
+        model.fit(x, batch_size=32, epochs=1, shuffle=False, verbose=0)
+        return model.W.numpy() - W
+
+    single = one_step(tf.distribute.get_strategy())
+    mirrored = one_step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    assert np.abs(single).max() > 1e-4, single
+    np.testing.assert_allclose(mirrored, single, rtol=1e-3, atol=1e-6)
+    print("MIRRORED_STEP_OK")
+""")
+
+
+def test_mirrored_step_equals_the_single_device_step(tmp_path):
+    script = tmp_path / "mirrored_step.py"
+    script.write_text(MIRRORED_STEP_SCRIPT)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 0 and "MIRRORED_STEP_OK" in result.stdout, result.stderr[-3000:]
+
+
 def test_fit_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
