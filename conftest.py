@@ -11,4 +11,4 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Fixture notebooks are inputs of the exercise tests, not chapters to run.
-collect_ignore_glob = ["tests/fixtures/*"]
+collect_ignore_glob = ["tests/course/fixtures/*"]

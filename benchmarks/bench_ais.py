@@ -19,8 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from course_lib import data  # noqa: E402
+from course_lib.boltzmann.rbm import BernoulliRBM  # noqa: E402
 from course_lib.evaluation import ais  # noqa: E402
-from course_lib.rbm import BernoulliRBM  # noqa: E402
 
 
 def numpy_ais(W, b, c, base_bias, betas, num_chains, seed):

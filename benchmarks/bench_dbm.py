@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from course_lib import data  # noqa: E402
-from course_lib.dbm import DBM  # noqa: E402
+from course_lib.boltzmann.dbm import DBM  # noqa: E402
 from course_lib.evaluation import ais  # noqa: E402
 
 PAPER_DISTRIBUTIONS = 20_000

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from sklearn.neural_network import BernoulliRBM as SklearnRBM  # noqa: E402
 
 from course_lib import data  # noqa: E402
-from course_lib.rbm import BernoulliRBM  # noqa: E402
+from course_lib.boltzmann.rbm import BernoulliRBM  # noqa: E402
 
 
 def main():

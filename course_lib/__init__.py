@@ -1,19 +1,53 @@
 """course_lib: models and machinery for the deep generative models course.
 
-Model families, one per module: ``rbm`` (Bernoulli and Gaussian-Bernoulli RBMs trained by
-CD-k, PCD and FPCD), ``boltzmann_machine`` (the fully connected Boltzmann machine), ``dbn``
-(deep belief networks with up-down fine-tuning), ``dbm`` (deep Boltzmann machines), ``vae``
-(VAE, IWAE and conditional VAE) and ``vqvae`` (VQ-VAE and a prior over its codes).
+Layout (one subpackage per model family, shared machinery beside them, course tooling
+apart)::
 
-Shared machinery: ``stacking`` (greedy layer-wise training, the DBM's doubled RBMs),
-``latent`` (Gaussian latent variables, KL, decoder likelihoods, gradient estimators),
-``data`` (MNIST offline, binarizations, 8x8 digits), ``toy_data``
-(synthetic sets with known optima), ``sampling`` (seeded Bernoulli/Gaussian draws),
-``evaluation`` (exact likelihood, AIS, importance-weighted bounds, active units,
-pseudo-likelihood and other scores), ``training``
-(divergence guard, safe checkpoints, evaluation callbacks, fast array input), ``plotting``,
-``results`` (numbers beside the published ones), ``exercises`` (student versions and
-grading) and ``config`` (the smoke-mode switch).
+    course_lib/
+      checks.py        input validation shared by everything (clear errors)
+      sampling.py      random streams, Markov-chain runs, enumeration of binary states
+      data/            MNIST offline, binarizations, 8x8 digits; data.toy: synthetic sets
+      training/        the shared fit (array input, guard), divergence guard, checkpoints,
+                       evaluation callbacks
+      plotting.py      figures every chapter uses
+      boltzmann/       Chapters 1-3: RBM, Boltzmann machine, DBN, DBM, stacking, AIS paths
+      variational/     Chapter 4: Gaussian latent math, VAE/IWAE/CVAE, VQ-VAE
+      evaluation/      exact likelihood, AIS, importance-weighted bounds, scores
+      course/          smoke-mode config, results log, exercise release and grading
+
+Chapters 5-8 add their families beside ``boltzmann`` and ``variational`` (adversarial
+models, flows, energy and moment-matching models, image translation).
+
+Dependencies point one way: ``checks`` and ``sampling`` at the bottom; ``data``,
+``training`` and ``plotting`` use only those; model families use the shared machinery and
+never ``evaluation``, ``course`` or each other; ``evaluation`` reaches a model only
+through the named methods its family provides (``enumerated_free_energy``,
+``annealing_path``, ``log_importance_weights``, ...); ``course`` may use everything.
+``tests/test_layers.py`` keeps it so.
+
+The library runs on Keras 3 with the TensorFlow backend; importing it under another
+backend fails at once.
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+_HOW_TO_FIX = ("Set the environment variable KERAS_BACKEND=tensorflow before Python starts "
+               "(or before the first `import keras`), or set \"backend\": \"tensorflow\" in "
+               "~/.keras/keras.json.")
+
+
+def _refuse(backend):
+    raise ImportError(f"course_lib needs Keras' TensorFlow backend; Keras is set to use the "
+                      f"'{backend}' backend. {_HOW_TO_FIX}")
+
+
+# Checked before Keras is imported: Keras itself fails to import without its backend's package.
+if _os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    _refuse(_os.environ["KERAS_BACKEND"])
+
+import keras as _keras  # noqa: E402
+
+if _keras.backend.backend() != "tensorflow":  # e.g. chosen in ~/.keras/keras.json
+    _refuse(_keras.backend.backend())

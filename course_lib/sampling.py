@@ -7,8 +7,7 @@ reproduces its numbers. Loops that run thousands of steps inside one ``tf.while_
 variable. Keras 3's ``keras.random`` accepts only integers or ``SeedGenerator``s, so the
 stateless branch calls ``tf.random.stateless_uniform`` directly.
 
-Used by: ``course_lib.rbm``, ``course_lib.boltzmann_machine``, ``course_lib.evaluation.ais``
-(notebook 01_rbm and the later Boltzmann chapters).
+Used by every model family and by ``course_lib.evaluation`` (AIS, exact enumeration).
 """
 
 from __future__ import annotations
@@ -79,6 +78,25 @@ def run_chain(step, state, num_steps, base_seed, every=None):
     return ops.convert_to_numpy(mean), (np.stack(snapshots) if snapshots else None)
 
 
+def all_binary_states(n, start=0, stop=None, dtype="float32"):
+    """Rows are the binary expansions of ``start .. stop-1`` over ``n`` bits (LSB first).
+
+    Exhaustive enumeration is what small models use instead of sampling (exact partition
+    functions, the fully connected Boltzmann machine's gradient); this is the NumPy form.
+    """
+    stop = 2**n if stop is None else stop
+    codes = np.arange(start, stop, dtype=np.int64)[:, None]
+    return ((codes >> np.arange(n, dtype=np.int64)) & 1).astype(dtype)
+
+
+def binary_states(n, start, size):
+    """:func:`all_binary_states` as a float32 tensor of ``size`` rows from code ``start``
+    (a scalar int64 tensor), for use inside a compiled loop."""
+    codes = tf.range(start, start + size, dtype=tf.int64)[:, None]
+    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(codes, tf.range(n, dtype=tf.int64)), 1)
+    return tf.cast(bits, tf.float32)
+
+
 def as_stateless_seed(seed: int):
     """Turns a Python int into the ``(2,)`` seed tensor the stateless helpers take."""
     if not isinstance(seed, int):
@@ -111,27 +129,16 @@ def substream(seed, stream):
     return step_seed(seed, 0, stream)
 
 
-class SeedStateMixin:
-    """Saves a model's ``seed_generator`` state with its weights, so that a model resumed
-    from a ``.keras`` file continues the random stream instead of replaying it.
+def tracked_seed_generator(model, seed):
+    """A ``keras.random.SeedGenerator`` for ``model`` whose state is saved with the model.
 
-    Keras saves a layer's trainable and non-trainable variables only; the state of a
-    ``SeedGenerator`` attribute is not among them.
+    Keras saves a model's variables, and a ``SeedGenerator``'s state is not among them, so a
+    model resumed from a ``.keras`` file would replay its random stream. Setting the state
+    variable as the attribute ``model.seed_state`` makes Keras track it like any variable
+    attribute (public attribute tracking, no custom loader): it is then saved, restored
+    and checkpointed with the weights. ``tests/test_sampling.py`` pins this behaviour.
     """
-
-    _SEED_KEY = "seed_generator_state"
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        store[self._SEED_KEY] = ops.convert_to_numpy(self.seed_generator.state)
-
-    def load_own_variables(self, store):
-        own = self._trainable_variables + self._non_trainable_variables
-        expected = len(own) + (1 if self._SEED_KEY in store.keys() else 0)
-        if len(store.keys()) != expected:
-            raise ValueError(f"{type(self).__name__} expects {len(own)} saved variables; the "
-                             f"file holds {len(store.keys())} entries.")
-        for i, variable in enumerate(own):
-            variable.assign(store[f"{i}"])
-        if self._SEED_KEY in store.keys():
-            self.seed_generator.state.assign(store[self._SEED_KEY])
+    # Named after the model, so a loaded model (which keeps its name) has the same paths.
+    generator = keras.random.SeedGenerator(seed, name=f"{model.name}_seed_generator")
+    model.seed_state = generator.state
+    return generator

@@ -4,7 +4,7 @@
     python docs/build_results.py 01_rbm          # run one chapter, then render
     python docs/build_results.py --render-only   # re-render from docs/results/*.json
 
-Each notebook keeps a ``course_lib.results.ResultsLog``; with ``COURSE_LIB_RESULTS_DIR`` set
+Each notebook keeps a ``course_lib.course.results.ResultsLog``; with ``COURSE_LIB_RESULTS_DIR`` set
 (done here) its ``save()`` writes ``docs/results/<chapter>.json`` and the figures. The
 executed notebook is kept as ``docs/results/<chapter>.executed.ipynb`` (not committed).
 """
@@ -55,7 +55,7 @@ def run_chapter(stem: str, timeout: int) -> float:
 
 
 def render() -> Path:
-    from course_lib.results import markdown_table
+    from course_lib.course.results import markdown_table
 
     lines = ["# Results", "",
              "Full-mode runs of the chapter notebooks, produced by `python docs/build_results.py`.",

@@ -44,3 +44,40 @@ def test_bernoulli_frequencies_match_probabilities():
     draws = sampling.bernoulli(probs, sampling.as_stateless_seed(11)).numpy()
     assert set(np.unique(draws)) <= {0.0, 1.0}
     np.testing.assert_allclose(draws.mean(0), np.linspace(0.05, 0.95, 10), atol=0.012)
+
+
+# ----- tracked_seed_generator: the one place that relies on Keras' attribute tracking -----
+@keras.saving.register_keras_serializable(package="course_lib_tests")
+class _Seeded(keras.Model):
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = sampling.tracked_seed_generator(self, seed)
+        self.build((None, 2))
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(2,), initializer="zeros", name="w")
+
+    def call(self, x):
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+def test_tracked_seed_state_is_saved_once_and_the_stream_continues(tmp_path):
+    """Fails loudly if Keras stops tracking a variable set as a model attribute: the
+    models' random streams would then replay after every resume."""
+    model = _Seeded(seed=3)
+    state_paths = [v.path for v in model.weights if v is model.seed_generator.state]
+    assert len(state_paths) == 1, "Keras no longer tracks the seed state as a weight"
+    keras.random.uniform((4,), seed=model.seed_generator)          # advance the stream
+    path = tmp_path / "seeded.keras"
+    model.save(path)
+    expected = keras.ops.convert_to_numpy(keras.random.uniform((5,), seed=model.seed_generator))
+    restored = keras.saving.load_model(path)
+    got = keras.ops.convert_to_numpy(keras.random.uniform((5,), seed=restored.seed_generator))
+    np.testing.assert_array_equal(got, expected)
+    replay = keras.ops.convert_to_numpy(keras.random.uniform((5,), seed=_Seeded(seed=3)
+                                                             .seed_generator))
+    assert not np.array_equal(got, replay)  # a fresh model would replay: the state mattered

@@ -2,24 +2,21 @@
 
 - ``exact``: log Z and log-likelihood by enumerating every hidden state (small models).
 - ``ais``: annealed importance sampling for log Z, forward and reverse, with error bars,
-  along an RBM or a DBM path.
+  along the path a model returns from ``annealing_path`` (RBM and DBM in
+  ``course_lib.boltzmann.annealing``).
 - ``variational``: the importance-weighted bound for any k, active units, KL per unit.
 - ``scores``: pseudo-likelihood, reconstruction error, free-energy gap (overfitting).
 """
 
 from course_lib.evaluation.ais import (
     AISResult,
-    DBMAnnealingPath,
-    RBMAnnealingPath,
     ais_log_partition,
-    annealing_path,
     base_rate_visible_bias,
     dbm_schedule,
     published_schedule,
     reverse_ais_log_partition,
 )
 from course_lib.evaluation.exact import (
-    all_binary_states,
     exact_dbn_bound,
     exact_log_likelihood,
     exact_log_partition,
@@ -37,9 +34,9 @@ from course_lib.evaluation.variational import (
 )
 
 __all__ = [
-    "AISResult", "DBMAnnealingPath", "RBMAnnealingPath", "annealing_path", "dbm_schedule",
+    "AISResult", "dbm_schedule",
     "ais_log_partition", "base_rate_visible_bias", "exact_dbn_bound",
-    "published_schedule", "reverse_ais_log_partition", "all_binary_states",
+    "published_schedule", "reverse_ais_log_partition",
     "exact_log_likelihood", "exact_log_partition", "free_energy_gap",
     "pseudo_log_likelihood", "reconstruction_error", "active_units",
     "importance_weighted_bound", "kl_per_unit", "posterior_means_and_log_vars",

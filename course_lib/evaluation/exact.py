@@ -15,32 +15,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from course_lib.sampling import all_binary_states, binary_states
+
 MAX_EXACT_HIDDEN = 30
-
-
-def all_binary_states(n, start=0, stop=None, dtype="float32"):
-    """Rows are the binary expansions of ``start .. stop-1`` over ``n`` bits (LSB first)."""
-    stop = 2**n if stop is None else stop
-    codes = np.arange(start, stop, dtype=np.int64)[:, None]
-    return ((codes >> np.arange(n, dtype=np.int64)) & 1).astype(dtype)
-
-
-def _hidden_chunk(n_hidden, start, size):
-    codes = tf.range(start, start + size, dtype=tf.int64)[:, None]
-    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(codes, tf.range(n_hidden,
-                                                                         dtype=tf.int64)), 1)
-    return tf.cast(bits, tf.float32)
-
-
-def _enumerated_units(model):
-    """(number of enumerated binary units, their free-energy function) for an RBM or DBM."""
-    from course_lib.rbm import BernoulliRBM
-
-    if hasattr(model, "odd_free_energy"):  # a DBM: odd layers enumerated, Eq. (3.8)
-        return int(sum(model.odd_sizes)), model.odd_free_energy
-    if isinstance(model, BernoulliRBM) and model.n_visible < model.n_hidden:
-        return int(model.n_visible), model.free_energy  # the smaller binary layer
-    return int(model.n_hidden), model.hidden_free_energy
 
 
 def exact_log_partition(model, chunk_size=2**14):
@@ -51,8 +28,9 @@ def exact_log_partition(model, chunk_size=2**14):
     ``odd_free_energy``, Eq. (3.8).
 
     Args:
-        model: a ``BernoulliRBM`` or ``GaussianBernoulliRBM`` (anything with
-            ``n_hidden`` and ``hidden_free_energy``), or a ``DBM``.
+        model: any model with ``enumerated_free_energy()``, which returns the number of
+            binary units to enumerate and their free energy with every other unit summed
+            out: an RBM (``BernoulliRBM``, ``GaussianBernoulliRBM``) or a ``DBM``.
         chunk_size: hidden states evaluated at once.
 
     Returns:
@@ -61,7 +39,7 @@ def exact_log_partition(model, chunk_size=2**14):
     Raises:
         ValueError: if the model has more than ``MAX_EXACT_HIDDEN`` hidden units.
     """
-    n_hidden, free_energy = _enumerated_units(model)
+    n_hidden, free_energy = model.enumerated_free_energy()
     if n_hidden > MAX_EXACT_HIDDEN:
         raise ValueError(f"exact enumeration needs at most {MAX_EXACT_HIDDEN} hidden units "
                          f"(2^{MAX_EXACT_HIDDEN} states); this model has {n_hidden}. "
@@ -71,7 +49,7 @@ def exact_log_partition(model, chunk_size=2**14):
 
     @tf.function
     def chunk_logsumexp(start):
-        return tf.reduce_logsumexp(-free_energy(_hidden_chunk(n_hidden, start, chunk_size)))
+        return tf.reduce_logsumexp(-free_energy(binary_states(n_hidden, start, chunk_size)))
 
     parts = [float(chunk_logsumexp(tf.constant(s, tf.int64)))
              for s in range(0, total, chunk_size)]
@@ -79,33 +57,23 @@ def exact_log_partition(model, chunk_size=2**14):
 
 
 def exact_log_likelihood(model, v, log_z=None, batch_size=1000):
-    """Mean log p(v) = mean(-F(v)) - log Z over the rows of ``v`` (nats per example).
+    """Mean log p(v) = mean log p*(v) - log Z over the rows of ``v`` (nats per example).
 
     Args:
-        model: an RBM.
+        model: an RBM or a DBM: anything with ``check_visible``,
+            ``unnormalized_log_prob`` (log p*(v) = -F(v) for an RBM; for a DBM the hidden
+            layers summed out by enumeration) and, when ``log_z`` is None,
+            ``enumerated_free_energy``.
         v: (n, D) data; validated by ``model.check_visible``.
         log_z: a known log Z (exact or AIS); computed exactly when None.
-        batch_size: rows per free-energy evaluation.
+        batch_size: rows per evaluation.
     """
     v = model.check_visible(v)
     if log_z is None:
         log_z = exact_log_partition(model)
-    if hasattr(model, "odd_free_energy"):
-        return float(np.mean(_dbm_log_marginal(model, v)) - log_z)
-    neg_free = [np.asarray(-model.free_energy(tf.constant(v[i:i + batch_size])), np.float64)
-                for i in range(0, len(v), batch_size)]
-    return float(np.concatenate(neg_free).mean() - log_z)
-
-
-def _dbm_log_marginal(model, v):
-    """log sum_{h} exp(-E(v, h)) for each row of v: odd layers enumerated, even summed out."""
-    n_odd = int(sum(model.odd_sizes))
-    if n_odd > 20:
-        raise ValueError(f"exact DBM log-likelihood enumerates 2^{n_odd} odd-layer states per "
-                         "image; use a model with at most 20 odd-layer units.")
-    odd = tf.constant(all_binary_states(n_odd))
-    return np.array([float(tf.reduce_logsumexp(-model.odd_free_energy(
-        odd, tf.broadcast_to(tf.constant(row), (odd.shape[0], len(row)))))) for row in v])
+    log_p = [np.asarray(model.unnormalized_log_prob(tf.constant(v[i:i + batch_size])),
+                        np.float64) for i in range(0, len(v), batch_size)]
+    return float(np.concatenate(log_p).mean() - log_z)
 
 
 def _log_sigmoid_terms(x, logits):

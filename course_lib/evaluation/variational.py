@@ -10,7 +10,7 @@
 
 Works with any model that has ``log_importance_weights(x, y, *, num_samples, seed)`` (shape
 (k, n)), ``encode(x, y) -> (mu, log_var)``, ``check_visible(x)`` and ``check_labels(y, n)``:
-``course_lib.vae.VAE``. Used by notebook 04.
+``course_lib.variational.vae.VAE``. Used by notebook 04.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def importance_weighted_bound(model, x, *, num_samples, y=None, batch_size=100,
     """Eq. (4.7): ``log (1/k) sum_{i<=k} p(x, z_i) / q(z_i | x)`` for every row of ``x``.
 
     Args:
-        model: e.g. a :class:`course_lib.vae.VAE`.
+        model: e.g. a :class:`course_lib.variational.vae.VAE`.
         x: (n, D) data; ``y``: its labels, for a conditional model.
         num_samples: k. k = 1 gives a one-sample ELBO estimate; the expected bound rises
             with k towards log p(x).

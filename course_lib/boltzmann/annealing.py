@@ -1,0 +1,142 @@
+"""Annealing paths of the Boltzmann family: the tempered distributions that AIS walks.
+
+Each path goes from a base-rate model A (visible biases b_A, no weights, every hidden unit
+free) to the model B at beta = 1; ``course_lib.evaluation.ais`` runs any such path. A model
+returns its own path from ``model.annealing_path(base_visible_bias)``.
+
+RBM (Salakhutdinov & Murray 2008), Eq. (1.13) of the RBM notebook::
+
+    f_beta(v) = exp((1 - beta) b_A.v + beta b.v) prod_j (1 + exp(beta (c_j + (v W)_j)))
+
+DBM (Salakhutdinov & Hinton 2009), Eq. (3.9) of the DBM notebook: the odd layers are
+annealed, the even layers (v included) summed out analytically::
+
+    log f_beta(h_odd) = beta sum_{l odd} b_l.h_l
+                        + sum_j softplus((1 - beta) b_A,j + beta (b_0 + h_1 W_1^T)_j)
+                        + sum_{l even > 0} sum_j softplus(beta (b_l + in_l)_j)
+
+A path supplies ``initial_state(num_chains, seed)``, ``log_base_partition()``,
+``state_from_samples(samples)`` (for reverse AIS) and
+``step(state, beta_from, beta_to, seed) -> (log weight increment, new state)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from course_lib import sampling
+
+
+class RBMAnnealingPath:
+    """Eq. (1.13) for a ``BernoulliRBM``: from the base-rate model A to the RBM B."""
+
+    def __init__(self, model, base_visible_bias):
+        base = np.asarray(base_visible_bias, dtype="float32")
+        if base.shape != (model.n_visible,):
+            raise ValueError(f"base_visible_bias must have shape ({model.n_visible},); "
+                             f"got {base.shape}.")
+        self.model = model
+        self.base_bias = tf.constant(base)
+        self.W, self.b, self.c = (tf.identity(t) for t in model.parameters())
+
+    def log_base_partition(self):
+        """log Z_A + H log 2: at beta = 0 the H hidden units are free, Eq. (1.13)."""
+        log_za = np.sum(np.logaddexp(0.0, self.base_bias.numpy().astype(np.float64)))
+        return float(log_za + self.model.n_hidden * math.log(2.0))
+
+    def initial_state(self, num_chains, seed):
+        probs = tf.sigmoid(tf.broadcast_to(self.base_bias, (num_chains, self.base_bias.shape[0])))
+        return sampling.bernoulli(probs, seed)
+
+    def state_from_samples(self, samples):
+        """Model samples (visible states) as the start of reverse AIS."""
+        return tf.constant(self.model.check_visible(samples, "model_samples"))
+
+    def log_f_ratio(self, v, pre, beta_from, beta_to):
+        """log f_to(v) - log f_from(v) of Eq. (1.13), given pre = c + v W."""
+        visible = (beta_to - beta_from) * tf.linalg.matvec(v, self.b - self.base_bias)
+        hidden = tf.nn.softplus(beta_to * pre) - tf.nn.softplus(beta_from * pre)
+        return visible + tf.reduce_sum(hidden, axis=-1)
+
+    def step(self, v, beta_from, beta_to, seed):
+        """Weight increment log f_to(v) - log f_from(v), then a Gibbs sweep at beta_to."""
+        pre = tf.matmul(v, self.W) + self.c
+        increment = self.log_f_ratio(v, pre, beta_from, beta_to)
+        h = sampling.bernoulli(tf.sigmoid(beta_to * pre), sampling.step_seed(seed, 0, 1))
+        logits = ((1.0 - beta_to) * self.base_bias
+                  + beta_to * (tf.matmul(h, self.W, transpose_b=True) + self.b))
+        return increment, sampling.bernoulli(tf.sigmoid(logits), sampling.step_seed(seed, 0, 2))
+
+
+class DBMAnnealingPath:
+    """Eq. (3.9) for a ``DBM``: from the base-rate model A to the DBM, odd layers annealed."""
+
+    def __init__(self, model, base_visible_bias):
+        base = np.asarray(base_visible_bias, dtype="float32")
+        if base.shape != (model.layer_sizes[0],):
+            raise ValueError(f"base_visible_bias must have shape ({model.layer_sizes[0]},); "
+                             f"got {base.shape}.")
+        self.model = model
+        self.base_bias = tf.constant(base)
+        self.W = [tf.identity(w) for w in model.W]
+        self.b = [tf.identity(b) for b in model.biases]
+        self.num_layers = model.num_layers
+        self.odd = list(range(1, self.num_layers + 1, 2))
+        self.even = list(range(0, self.num_layers + 1, 2))
+
+    def log_base_partition(self):
+        """log Z_A + (number of hidden units) log 2, Eq. (3.9) at beta = 0."""
+        log_za = np.sum(np.logaddexp(0.0, self.base_bias.numpy().astype(np.float64)))
+        return float(log_za + sum(self.model.layer_sizes[1:]) * math.log(2.0))
+
+    def _split(self, odd):
+        sizes = [self.model.layer_sizes[l] for l in self.odd]
+        return dict(zip(self.odd, tf.split(odd, sizes, axis=-1), strict=True))
+
+    def _input(self, states, l):
+        """b_l + h_{l-1} W_l + h_{l+1} W_{l+1}^T, from whichever neighbours are in states."""
+        total = self.b[l]
+        if l > 0:
+            total = total + tf.matmul(states[l - 1], self.W[l - 1])
+        if l < self.num_layers:
+            total = total + tf.matmul(states[l + 1], self.W[l], transpose_b=True)
+        return total
+
+    def initial_state(self, num_chains, seed):
+        size = sum(self.model.layer_sizes[l] for l in self.odd)
+        return sampling.bernoulli(tf.fill((num_chains, size), 0.5), seed)
+
+    def state_from_samples(self, samples):
+        """Model samples ``[v, h_1, ..., h_L]`` (e.g. ``dbm.chain_states()``) -> odd layers."""
+        if len(samples) != self.num_layers + 1:
+            raise ValueError(f"model_samples must be a list of {self.num_layers + 1} layer "
+                             f"states [v, h_1, ...]; got {len(samples)}.")
+        return tf.concat([tf.constant(np.asarray(samples[l], "float32")) for l in self.odd], -1)
+
+    def _even_logits(self, states, l, beta):
+        if l == 0:
+            return (1.0 - beta) * self.base_bias + beta * self._input(states, 0)
+        return beta * self._input(states, l)
+
+    def step(self, odd, beta_from, beta_to, seed):
+        """Weight increment log f_to - log f_from at the odd state, then a Gibbs sweep at
+        beta_to (even layers given odd, odd given even)."""
+        states = self._split(odd)
+        increment = (beta_to - beta_from) * sum(
+            tf.linalg.matvec(states[l], self.b[l]) for l in self.odd)
+        for l in self.even:
+            inputs = self._input(states, l)
+            if l == 0:
+                low = (1.0 - beta_from) * self.base_bias + beta_from * inputs
+                high = (1.0 - beta_to) * self.base_bias + beta_to * inputs
+            else:
+                low, high = beta_from * inputs, beta_to * inputs
+            increment += tf.reduce_sum(tf.nn.softplus(high) - tf.nn.softplus(low), -1)
+            states[l] = sampling.bernoulli(tf.sigmoid(high), sampling.step_seed(seed, 0, 1 + l))
+        for l in self.odd:
+            states[l] = sampling.bernoulli(tf.sigmoid(beta_to * self._input(states, l)),
+                                           sampling.step_seed(seed, 0, 1 + l))
+        return increment, tf.concat([states[l] for l in self.odd], -1)

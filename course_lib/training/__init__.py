@@ -1,0 +1,26 @@
+"""The training machinery every chapter's models share.
+
+- ``fit``: :class:`GuardedFitMixin` (validated, fast array input; Keras' meaning of
+  ``fit`` kept; a library-chosen ``steps_per_execution``; one optimizer or several),
+  :func:`array_dataset`, :func:`unpack_batch`, :func:`replica_scale`.
+- ``guard``: :class:`DivergenceGuard` and :class:`TrainingDivergedError`.
+- ``checkpoint``: :class:`SafeCheckpoint` and :func:`resume`.
+- ``callbacks``: :class:`Evaluator`, a metric recorded against parameter updates.
+"""
+
+from course_lib.training.callbacks import Evaluator
+from course_lib.training.checkpoint import SafeCheckpoint, resume
+from course_lib.training.fit import (
+    DEFAULT_STEPS_PER_EXECUTION,
+    GuardedFitMixin,
+    array_dataset,
+    replica_scale,
+    unpack_batch,
+)
+from course_lib.training.guard import DivergenceGuard, TrainingDivergedError
+
+__all__ = [
+    "GuardedFitMixin", "array_dataset", "unpack_batch", "replica_scale",
+    "DEFAULT_STEPS_PER_EXECUTION", "DivergenceGuard", "TrainingDivergedError",
+    "SafeCheckpoint", "resume", "Evaluator",
+]

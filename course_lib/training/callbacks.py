@@ -1,0 +1,53 @@
+"""Callbacks that record a quantity during training.
+
+:class:`Evaluator` calls a function (log-likelihood, pseudo-likelihood, ...) at chosen
+numbers of parameter updates and keeps the curve, for "metric against updates" figures.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class Evaluator(keras.callbacks.Callback):
+    """Records ``fn(model)`` whenever the number of parameter updates passes a milestone.
+
+    Args:
+        fn: function of the model returning a float (e.g. exact test log-likelihood).
+        at_updates: increasing update counts at which to evaluate; 0 evaluates before
+            training starts.
+        name: label for printing.
+
+    After training, ``self.updates`` and ``self.values`` hold the curve. With
+    ``steps_per_execution > 1`` the update count is read after each executed chunk, so a
+    milestone is recorded at the first chunk boundary at or past it.
+    """
+
+    def __init__(self, fn, at_updates, name="metric", verbose=False):
+        super().__init__()
+        self.fn, self.name, self.verbose = fn, name, verbose
+        self.milestones = sorted(int(u) for u in at_updates)
+        self.updates, self.values = [], []
+
+    def _record(self, updates):
+        value = float(self.fn(self.model))
+        self.updates.append(int(updates))
+        self.values.append(value)
+        if self.verbose:
+            print(f"{self.name} after {updates} updates: {value:.4f}")
+
+    def _maybe_record(self):
+        updates = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        while self.milestones and updates >= self.milestones[0]:
+            self.milestones.pop(0)
+            if not self.updates or self.updates[-1] != updates:
+                self._record(updates)
+
+    def on_train_begin(self, logs=None):
+        self._maybe_record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._maybe_record()
+
+

@@ -1,0 +1,215 @@
+"""The shared ``fit``: array input that is validated and fast, and Keras' meaning kept.
+
+- :class:`GuardedFitMixin` gives a model's ``fit`` and ``compile`` the array validation,
+  fast input pipeline, divergence guard and sensible ``steps_per_execution`` that every
+  chapter's models share, for models with one optimizer or several (one per player).
+- :func:`array_dataset` feeds an in-memory array to ``fit`` as shuffled batches gathered
+  from one tensor: about 1.5 s faster per MNIST epoch than Keras' own array adapter here.
+- :func:`unpack_batch` is how every ``train_step``/``test_step`` reads its batch.
+- :func:`replica_scale` makes a custom ``train_step``'s loss right under ``tf.distribute``.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_lib.checks import check_positive_int
+from course_lib.training.guard import DivergenceGuard
+
+# Batches run per compiled call when the user does not say. A small model's step costs less
+# than Keras' per-call host overhead (about 1 ms); 32 steps per call hide it, and callbacks
+# (progress bar, guard) still see every 32nd batch.
+DEFAULT_STEPS_PER_EXECUTION = 32
+DEFAULT_BATCH_SIZE = 32  # Keras' own default for arrays
+
+
+def default_steps_per_execution():
+    """The ``steps_per_execution`` the library chooses: :data:`DEFAULT_STEPS_PER_EXECUTION`,
+    or 1 inside a ``tf.distribute`` strategy's scope, where Keras 3.13's multi-step loop
+    fails under ``MirroredStrategy`` ("You must feed a value for placeholder tensor ...
+    multi_step_on_iterator")."""
+    return 1 if tf.distribute.has_strategy() else DEFAULT_STEPS_PER_EXECUTION
+
+
+def replica_scale(loss):
+    """Divides a per-replica mean loss by the number of replicas in sync. Under
+    ``tf.distribute`` the optimizer sums the replicas' gradients, so a ``train_step`` that
+    minimizes its own loss must scale it for the step to equal the single-device step."""
+    return loss / tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def unpack_batch(data, model_name="this model"):
+    """``(x, y)`` from a batch as Keras delivers it (``x``, ``(x,)``, ``(x, y)`` or
+    ``(x, y, sample_weight)``), via ``keras.utils.unpack_x_y_sample_weight``.
+
+    Raises:
+        ValueError: if the batch carries sample weights: no course model weights its
+            examples, and ignoring them silently would train a different objective.
+    """
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if sample_weight is not None:
+        raise ValueError(f"{model_name} does not weight examples; got batches with sample "
+                         "weights (x, y, sample_weight). Drop the weights, or resample the "
+                         "data in proportion to them.")
+    return x, y
+
+
+def array_dataset(x, batch_size, *, y=None, shuffle=True, seed=None):
+    """A ``tf.data`` pipeline of ``batch_size`` rows of ``x`` (and of ``y``, if given, as
+    ``(x, y)`` pairs), reshuffled every epoch when ``shuffle``.
+
+    The array is stored once as a tensor; each batch is one ``tf.gather`` of shuffled
+    indices, so no per-example work is done. Every row is used once per epoch: the last
+    batch holds the ``len(x) % batch_size`` rows left over, when there are any. With
+    ``seed`` set, the sequence of epoch orders is the same on every run.
+    """
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"x and y must have the same number of rows; got {len(x)} and "
+                         f"{len(y)}.")
+    data = tf.constant(x)
+    labels = None if y is None else tf.constant(y)
+    indices = tf.data.Dataset.range(len(x))
+    if shuffle:
+        indices = indices.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if labels is None:
+        gather = lambda i: tf.gather(data, i)  # noqa: E731
+    else:
+        gather = lambda i: (tf.gather(data, i), tf.gather(labels, i))  # noqa: E731
+    return indices.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+
+
+def _is_array(x):
+    return isinstance(x, np.ndarray) or tf.is_tensor(x)
+
+
+class GuardedFitMixin:
+    """``keras.Model.compile`` and ``fit`` for the course's models.
+
+    ``fit`` keeps Keras' meaning, with these differences and additions:
+
+    - An array ``x`` is validated by the model's ``check_visible`` (shape, finite values,
+      range) and fed through :func:`array_dataset`; every row is trained each epoch (the
+      last batch may be smaller). ``batch_size`` defaults to 32, as in Keras; anything but
+      a positive integer is refused. The shuffle order follows the model's ``seed``.
+    - An array ``y`` (labels of a conditional model) goes along. A model that takes labels
+      defines ``check_labels(y, num_rows)``, which validates them (and refuses ``y=None`` if
+      it needs them); other models refuse ``y``.
+    - ``validation_data`` given as arrays (``x_val`` or ``(x_val, y_val)``) is validated
+      the same way; ``validation_split`` holds out the last fraction of the rows, as Keras
+      does.
+    - ``sample_weight`` and ``class_weight`` are refused: no course model weights examples.
+    - Unless ``guard=False``, :class:`DivergenceGuard` (with the model's
+      ``divergence_advice``) runs first among the callbacks, so a checkpoint or any user
+      callback sees only weights the guard has passed.
+
+    ``compile`` chooses ``steps_per_execution`` (:func:`default_steps_per_execution`) unless
+    given.
+
+    A model with several optimizers (one per player) overrides :meth:`optimizer_variables`
+    and adds its optimizers to ``get_compile_config`` (serialized, under its ``compile``
+    argument names) so that a saved model compiles again when loaded; the guard,
+    checkpoints, resume and input pipeline then work for it unchanged.
+    """
+
+    divergence_advice = None
+
+    def compile(self, *args, steps_per_execution=None, **kwargs):
+        if steps_per_execution is None:
+            steps_per_execution = default_steps_per_execution()
+        return super().compile(*args, steps_per_execution=steps_per_execution, **kwargs)
+
+    def compile_from_config(self, config):
+        """Restores ``compile`` when a ``.keras`` file is loaded (Keras skips it for models
+        whose ``compile`` is overridden), then builds every optimizer so that its saved
+        state can be loaded into it. A model with several optimizers adds them to
+        ``get_compile_config`` under its ``compile`` argument names."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self._build_optimizers()
+
+    def optimizer_variables(self):
+        """``[(optimizer, variables it updates), ...]``: one pair per optimizer the model
+        trains with. Default: ``self.optimizer`` over ``self.trainable_variables``."""
+        optimizer = getattr(self, "optimizer", None)
+        return [] if optimizer is None else [(optimizer, self.trainable_variables)]
+
+    def _arrays(self, x, y, name):
+        """Validated (x, y) arrays: the model's checks of rows and labels."""
+        x = self.check_visible(x, name=name)
+        check_labels = getattr(self, "check_labels", None)
+        if check_labels is not None:        # the model says whether labels are required
+            y = check_labels(y, len(x))
+        elif y is not None:
+            raise ValueError(f"{type(self).__name__}.fit takes no labels; got y for {name}.")
+        return x, y
+
+    def _validation_arrays(self, validation_data):
+        if _is_array(validation_data):
+            return self._arrays(validation_data, None, "validation_data")
+        if isinstance(validation_data, (tuple, list)) and 1 <= len(validation_data) <= 3 \
+                and all(_is_array(part) for part in validation_data):
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                raise ValueError(f"{type(self).__name__} does not weight examples; got "
+                                 "validation_data with sample weights.")
+            return self._arrays(validation_data[0], (list(validation_data) + [None])[1],
+                                "validation_data")
+        return None
+
+    def fit(self, x=None, y=None, *, batch_size=None, epochs=1, shuffle=True,
+            validation_split=0.0, validation_data=None, validation_batch_size=None,
+            sample_weight=None, class_weight=None, callbacks=None, guard=True, **kwargs):
+        name = type(self).__name__
+        if sample_weight is not None or class_weight is not None:
+            raise ValueError(f"{name} does not weight examples; got "
+                             f"{'sample_weight' if sample_weight is not None else 'class_weight'}"
+                             ". Drop it, or resample the data in proportion to the weights.")
+        check_positive_int(epochs, "epochs")
+        if batch_size is not None:
+            check_positive_int(batch_size, "batch_size")
+        if validation_split and not (isinstance(validation_split, float)
+                                     and 0.0 < validation_split < 1.0):
+            raise ValueError(f"validation_split must be a float in (0, 1); got "
+                             f"{validation_split!r}.")
+        if _is_array(x):
+            batch_size = batch_size or DEFAULT_BATCH_SIZE
+            x, y = self._arrays(x, y, "x")
+            if validation_split:
+                if validation_data is not None:
+                    raise ValueError("give validation_data or validation_split, not both.")
+                held_out = int(len(x) * validation_split)
+                if held_out < 1 or held_out == len(x):
+                    raise ValueError(f"validation_split={validation_split} of {len(x)} rows "
+                                     f"holds out {held_out}; both parts need a row.")
+                split = len(x) - held_out   # the last rows, before shuffling, as in Keras
+                validation_data = (x[split:], None if y is None else y[split:])
+                x, y = x[:split], None if y is None else y[:split]
+            x = array_dataset(x, batch_size, y=y, shuffle=shuffle, seed=self.seed)
+            y, batch_size = None, None
+        elif validation_split:
+            raise ValueError(f"validation_split needs array input; got {type(x).__name__}. "
+                             "Pass validation_data instead.")
+        validation = self._validation_arrays(validation_data)
+        if validation is not None:
+            validation_data = array_dataset(
+                validation[0], validation_batch_size or DEFAULT_BATCH_SIZE, y=validation[1],
+                shuffle=False)
+            validation_batch_size = None
+        self._build_optimizers()
+        callbacks = list(callbacks or [])
+        if guard and not any(isinstance(c, DivergenceGuard) for c in callbacks):
+            callbacks.insert(0, DivergenceGuard(advice=self.divergence_advice))
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False,
+                           validation_data=validation_data,
+                           validation_batch_size=validation_batch_size, callbacks=callbacks,
+                           **kwargs)
+
+    def _build_optimizers(self):
+        """Builds every optimizer's slots before the first trace: if that trace fails (bad
+        input), a later ``fit`` would otherwise create them inside a traced function."""
+        for optimizer, variables in self.optimizer_variables():
+            if not optimizer.built:
+                with self.distribute_strategy.scope():
+                    optimizer.build(variables)

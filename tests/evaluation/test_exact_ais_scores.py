@@ -1,0 +1,284 @@
+"""Tests of course_lib.evaluation (exact, AIS, scores) against numpy brute force."""
+
+import math
+
+import keras
+import numpy as np
+import oracles
+import pytest
+import tensorflow as tf
+
+from course_lib.boltzmann import BernoulliRBM, GaussianBernoulliRBM, RBMAnnealingPath
+from course_lib.evaluation import (
+    ais_log_partition,
+    base_rate_visible_bias,
+    exact_log_likelihood,
+    exact_log_partition,
+    free_energy_gap,
+    pseudo_log_likelihood,
+    published_schedule,
+    reconstruction_error,
+    reverse_ais_log_partition,
+)
+from course_lib.sampling import all_binary_states
+
+
+def np_of(tensor):
+    return np.asarray(keras.ops.convert_to_numpy(tensor), dtype=np.float64)
+
+
+def bernoulli_model(D, H, seed, w_std=1.0, **kwargs):
+    """A BernoulliRBM with random parameters; returns it and (W, b, c) in float64."""
+    model = BernoulliRBM(D, H, seed=0, **kwargs)
+    rng = np.random.default_rng(seed)
+    params = (rng.normal(0, w_std, (D, H)), rng.normal(0, 1, D), rng.normal(0, 1, H))
+    params = tuple(p.astype("float32") for p in params)
+    for variable, value in zip((model.W, model.visible_bias, model.hidden_bias), params,
+                               strict=True):
+        variable.assign(value)
+    return model, tuple(p.astype(np.float64) for p in params)
+
+
+def np_free_energy(W, b, c, V):
+    return -V @ b - oracles.softplus(c + V @ W).sum(axis=1)
+
+
+# ----- exact ------------------------------------------------------------------------------
+def test_all_binary_states_three_bits():
+    states = all_binary_states(3)
+    expected = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0],
+                         [0, 0, 1], [1, 0, 1], [0, 1, 1], [1, 1, 1]], dtype="float32")
+    np.testing.assert_array_equal(states, expected)
+    assert states.dtype == np.float32
+    np.testing.assert_array_equal(all_binary_states(3, start=2, stop=5), expected[2:5])
+
+
+@pytest.mark.parametrize("D, H", [(6, 4), (7, 3), (3, 7)])
+def test_exact_log_partition_matches_brute_force(D, H):
+    model, (W, b, c) = bernoulli_model(D, H, seed=D * 10 + H)
+    expected = oracles.bernoulli_log_z(W, b, c)
+    assert exact_log_partition(model) == pytest.approx(expected, rel=1e-6, abs=1e-4)
+    for chunk in (1, 3, 4):
+        assert exact_log_partition(model, chunk_size=chunk) == pytest.approx(
+            expected, rel=1e-6, abs=1e-4)
+
+
+def test_exact_log_partition_refuses_too_many_hidden_units():
+    with pytest.raises(ValueError, match="hidden units"):
+        exact_log_partition(BernoulliRBM(32, 31, seed=0))
+
+
+def test_exact_log_partition_sums_over_the_smaller_layer():
+    # 2 visible, 31 hidden: 2^31 hidden states are out of reach, 2^2 visible states are not.
+    rng = np.random.default_rng(5)
+    model = BernoulliRBM(2, 31, seed=0)
+    W, b, c = rng.normal(0, 0.5, (2, 31)), rng.normal(0, 1, 2), rng.normal(0, 1, 31)
+    model.W.assign(W.astype("float32"))
+    model.visible_bias.assign(b.astype("float32"))
+    model.hidden_bias.assign(c.astype("float32"))
+    states = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    neg_free = states @ b + np.logaddexp(0.0, c + states @ W).sum(1)
+    assert exact_log_partition(model) == pytest.approx(np.logaddexp.reduce(neg_free), abs=1e-4)
+
+
+def test_gaussian_log_partition_matches_grid_integral():
+    model = GaussianBernoulliRBM(2, 3, learn_sigma=True, seed=0)
+    rng = np.random.default_rng(3)
+    W, b, c = rng.normal(0, 0.8, (2, 3)), np.array([0.7, -1.2]), rng.normal(0, 1, 3)
+    log_sigma = np.array([-0.4, 0.3])
+    for variable, value in zip((model.W, model.visible_bias, model.hidden_bias,
+                                model.log_sigma), (W, b, c, log_sigma), strict=True):
+        variable.assign(value.astype("float32"))
+    W, b, c = (x.astype("float32").astype(np.float64) for x in (W, b, c))
+    sigma = np.exp(log_sigma.astype("float32").astype(np.float64))
+    points, cell = oracles.grid(2, 14.0, 0.04)
+    table = oracles.gaussian_energy_table(W, b, c, sigma, points, oracles.binary_states(3))
+    expected = oracles.logsumexp(-table) + math.log(cell)
+    assert exact_log_partition(model) == pytest.approx(expected, abs=2e-4)
+
+
+def test_exact_log_likelihood_is_a_normalized_distribution():
+    model, (W, b, c) = bernoulli_model(6, 4, seed=1)
+    V = oracles.binary_states(6)
+    log_z = exact_log_partition(model)
+    per_state = np.array([exact_log_likelihood(model, V[i:i + 1], log_z=log_z)
+                          for i in range(len(V))])
+    assert np.exp(per_state).sum() == pytest.approx(1.0, abs=1e-4)
+    np.testing.assert_allclose(per_state, oracles.bernoulli_log_pv(W, b, c, V), atol=2e-4)
+    data = V[[3, 17, 40, 63, 3]]
+    assert exact_log_likelihood(model, data) == pytest.approx(
+        oracles.bernoulli_log_pv(W, b, c, data).mean(), abs=2e-4)
+    assert exact_log_likelihood(model, data, batch_size=2) == pytest.approx(
+        exact_log_likelihood(model, data), abs=1e-5)
+
+
+# ----- AIS --------------------------------------------------------------------------------
+AIS_BETAS = np.linspace(0.0, 1.0, 2000).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def ais_setup():
+    model, (W, b, c) = bernoulli_model(10, 6, seed=0, w_std=1.0)
+    V = oracles.binary_states(10)
+    p = np.exp(oracles.bernoulli_log_pv(W, b, c, V))
+    rng = np.random.default_rng(0)
+    exact_samples = V[rng.choice(len(V), size=200, p=p / p.sum())].astype("float32")
+    base = base_rate_visible_bias(exact_samples)
+    forward = ais_log_partition(model, base, num_chains=200, betas=AIS_BETAS, seed=0)
+    return model, base, exact_samples, oracles.bernoulli_log_z(W, b, c), forward
+
+
+def _within_bars(result, exact, tol=0.005):
+    assert result.log_z_low <= result.log_z <= result.log_z_high
+    assert result.log_z_low - tol <= exact <= result.log_z_high + tol, (str(result), exact)
+
+
+def test_base_rate_visible_bias_formula():
+    v = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 0], [1, 1, 0]], dtype="float32")
+    p = (v.mean(0) + 0.005) / 1.01
+    np.testing.assert_allclose(base_rate_visible_bias(v), np.log(p / (1 - p)), rtol=1e-5)
+
+
+def test_forward_ais_brackets_the_exact_log_partition(ais_setup):
+    model, base, _, exact, forward = ais_setup
+    assert forward.direction == "forward" and len(forward.log_weights) == 200
+    assert forward.num_distributions == 2000
+    _within_bars(forward, exact)
+
+
+def test_reverse_ais_from_exact_samples_brackets_the_exact_log_partition(ais_setup):
+    model, base, exact_samples, exact, _ = ais_setup
+    reverse = reverse_ais_log_partition(model, base, exact_samples, betas=AIS_BETAS, seed=1)
+    assert reverse.direction == "reverse" and len(reverse.log_weights) == 200
+    _within_bars(reverse, exact)
+
+
+def test_annealing_step_leaves_the_intermediate_distribution_invariant():
+    """Eq. (1.13): one step at beta maps exact samples of p_beta to samples of p_beta, and
+    its weight increment is log f_to(v) - log f_from(v)."""
+    model, (W, b, c) = bernoulli_model(4, 3, seed=7, w_std=1.5)
+    base = np.array([0.5, -1.0, 1.5, 0.0])
+    path = RBMAnnealingPath(model, base.astype("float32"))
+    V = oracles.binary_states(4)
+
+    def log_f(beta, x):
+        return (x @ ((1 - beta) * base + beta * b)
+                + oracles.softplus(beta * (c + x @ W)).sum(axis=1))
+
+    beta, n = 0.6, 40000
+    p = np.exp(log_f(beta, V) - oracles.logsumexp(log_f(beta, V)))
+    rng = np.random.default_rng(0)
+    start = V[rng.choice(len(V), size=n, p=p)]
+    increment, state = path.step(tf.constant(start.astype("float32")), tf.constant(0.3),
+                                 tf.constant(beta), tf.constant([4, 2]))
+    np.testing.assert_allclose(np_of(increment), log_f(beta, start) - log_f(0.3, start),
+                               rtol=1e-5, atol=1e-5)
+    freq = np.bincount(oracles.state_index(np_of(state)), minlength=len(V)) / n
+    assert np.all(np.abs(freq - p) < 5 * np.sqrt(p * (1 - p) / n) + 1e-4), (freq, p)
+
+
+def test_ais_is_reproducible_with_a_seed(ais_setup):
+    model, base, _, _, forward = ais_setup
+    again = ais_log_partition(model, base, num_chains=200, betas=AIS_BETAS, seed=0)
+    np.testing.assert_array_equal(again.log_weights, forward.log_weights)
+    other = ais_log_partition(model, base, num_chains=200, betas=AIS_BETAS, seed=1)
+    assert not np.array_equal(other.log_weights, forward.log_weights)
+
+
+def test_ais_rejects_bad_schedules_and_base_biases(ais_setup):
+    model, base, samples, _, _ = ais_setup
+    for betas in ([0.1, 0.5, 1.0], [0.0, 0.5, 0.9], [0.0, 0.6, 0.4, 1.0], [0.0, 0.5, 0.5, 1.0],
+                  [0.0]):
+        with pytest.raises(ValueError, match="betas"):
+            ais_log_partition(model, base, num_chains=4, betas=betas)
+        with pytest.raises(ValueError, match="betas"):
+            reverse_ais_log_partition(model, base, samples[:4], betas=betas)
+    with pytest.raises(ValueError, match="base_visible_bias"):
+        ais_log_partition(model, np.zeros(9), num_chains=4, betas=[0.0, 1.0])
+    with pytest.raises(ValueError, match="base_visible_bias"):
+        reverse_ais_log_partition(model, np.zeros((10, 1)), samples[:4], betas=[0.0, 1.0])
+
+
+def test_published_schedule():
+    betas = published_schedule().astype(np.float64)
+    assert len(betas) == 14501
+    assert betas[0] == 0.0 and betas[-1] == 1.0
+    steps = np.diff(betas)
+    assert np.all(steps > 0)
+    for lo, hi, step in ((0.0, 0.5, 1e-3), (0.5, 0.9, 1e-4), (0.9, 1.0, 1e-5)):
+        inside = (betas[:-1] >= lo - 1e-7) & (betas[1:] <= hi + 1e-7)
+        assert inside.sum() == round((hi - lo) / step)
+        np.testing.assert_allclose(steps[inside], step, rtol=0.02)
+
+
+# ----- scores -----------------------------------------------------------------------------
+def np_pseudo_log_likelihood_terms(W, b, c, v):
+    """log p(v_i | v_-i) for every example and bit, from the exact p(v) by enumeration."""
+    D = W.shape[0]
+    log_p = oracles.bernoulli_log_pv(W, b, c, oracles.binary_states(D))
+    idx = oracles.state_index(v)
+    terms = np.empty(v.shape)
+    for i in range(D):
+        flipped = v.copy()
+        flipped[:, i] = 1 - flipped[:, i]
+        a, f = log_p[idx], log_p[oracles.state_index(flipped)]
+        terms[:, i] = a - np.logaddexp(a, f)
+    return terms
+
+
+def test_pseudo_log_likelihood_matches_conditionals_of_the_exact_distribution():
+    model, (W, b, c) = bernoulli_model(6, 4, seed=5, w_std=1.5)
+    v = (np.random.default_rng(2).random((40, 6)) < 0.5).astype("float32")
+    terms = np_pseudo_log_likelihood_terms(W, b, c, v.astype(np.float64))
+    exact = terms.sum(axis=1).mean()
+    assert pseudo_log_likelihood(model, v) == pytest.approx(exact, abs=1e-4)
+    assert pseudo_log_likelihood(model, v, batch_size=7) == pytest.approx(exact, abs=1e-4)
+
+    # Three random bits per example, scaled by D/3: unbiased, so the mean over seeds is close.
+    seeds = 40
+    estimates = [pseudo_log_likelihood(model, v, num_bits=3, seed=s) for s in range(seeds)]
+    D, n = 6, len(v)
+    per_example_var = D**2 * terms.var(axis=1) / 3  # D * mean of 3 iid uniformly chosen terms
+    se = math.sqrt(per_example_var.sum() / n**2 / seeds)
+    assert abs(np.mean(estimates) - exact) < 5 * se + 1e-4
+    assert len(set(estimates)) > 1
+
+
+def test_pseudo_log_likelihood_rejects_non_binary_data():
+    model, _ = bernoulli_model(4, 2, seed=0)
+    with pytest.raises(ValueError, match="binary"):
+        pseudo_log_likelihood(model, np.full((3, 4), 0.5, "float32"))
+
+
+@pytest.fixture(scope="module")
+def trained_and_untrained():
+    rng = np.random.default_rng(0)
+    prototypes = (rng.random((4, 16)) < 0.5).astype("float32")
+    noise = rng.random((20, 16)) < 0.05
+    train = np.abs(np.repeat(prototypes, 5, axis=0) - noise).astype("float32")
+    heldout = (rng.random((20, 16)) < 0.5).astype("float32")
+    untrained = BernoulliRBM(16, 8, seed=1)
+    trained = BernoulliRBM(16, 8, seed=1)
+    trained.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5))
+    trained.fit(np.tile(train, (30, 1)), batch_size=10, epochs=5, shuffle=False, verbose=0)
+    assert int(trained.optimizer.iterations) == 300
+    return trained, untrained, train, heldout
+
+
+def test_free_energy_gap_is_positive_after_training(trained_and_untrained):
+    trained, _, train, heldout = trained_and_untrained
+    gap = free_energy_gap(trained, train, heldout[:12], batch_size=5)
+    W, b, c = (np.asarray(x, np.float64) for x in trained.parameters())
+    expected = (np_free_energy(W, b, c, heldout[:12].astype(np.float64)).mean()
+                - np_free_energy(W, b, c, train[:12].astype(np.float64)).mean())
+    assert gap == pytest.approx(expected, rel=1e-4, abs=1e-4)
+    assert gap > 1.0
+
+
+def test_reconstruction_error_is_smaller_after_training(trained_and_untrained):
+    trained, untrained, train, _ = trained_and_untrained
+    err_trained = reconstruction_error(trained, train, batch_size=7)
+    err_untrained = reconstruction_error(untrained, train)
+    assert 0.0 <= err_trained < err_untrained
+    # Untrained (W ~ 0.01, zero biases): p(v_i | h) ~ 1/2, so the error is ~ D/4 = 4.
+    assert err_untrained == pytest.approx(4.0, abs=0.1)
