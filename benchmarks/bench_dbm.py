@@ -59,6 +59,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from blas_threads import choose_blas_threads  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from course_lib import data  # noqa: E402
@@ -284,26 +285,6 @@ def floor_dbm_ais(W, b, base_bias, num_chains):
 
 
 # --------------------------------------------------------------------------- main
-def choose_blas_threads(requested):
-    """BLAS threads for the NumPy peer: ``requested``, else whichever of 1 and all cores
-    multiplies (100 x 784) @ (784 x 500) faster right now. Multi-threaded OpenBLAS waits for
-    its slowest thread, so on a shared, busy machine one thread can be 20x faster."""
-    if requested:
-        return requested
-    rng = np.random.default_rng(0)
-    a = rng.random((100, 784), dtype=np.float32)
-    w = rng.random((784, 500), dtype=np.float32)
-    times = {}
-    for n in sorted({1, len(os.sched_getaffinity(0))}):
-        with threadpool_limits(n, user_api="blas"):
-            a @ w
-            start = time.perf_counter()
-            for _ in range(20):
-                a @ w
-            times[n] = time.perf_counter() - start
-    return min(times, key=times.get)
-
-
 def timed(fn, *args, **kwargs):
     start = time.perf_counter()
     out = fn(*args, **kwargs)
