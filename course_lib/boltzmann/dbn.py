@@ -203,7 +203,12 @@ class DBN(GuardedFitMixin, keras.Model):
             wake_loss, sleep_loss = self.wake_loss(wake), self.sleep_loss(sleep)
             loss = replica_scale(wake_loss + top_loss + sleep_loss)
         variables = self.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        gradients = tape.gradient(loss, variables)
+        # The down pass reads G_0 and g_0, but only the recognition gradients depend on it, so
+        # nothing else orders that read before the generative update: without this, inside
+        # fit's multi-step loop the sleep phase sometimes saw the already-updated g_0.
+        with tf.control_dependencies(sleep + [negative]):
+            self.optimizer.apply(gradients, variables)
         self.wake_tracker.update_state(wake_loss)
         self.sleep_tracker.update_state(sleep_loss)
         self.top_free_energy_tracker.update_state(top_free_energy)
