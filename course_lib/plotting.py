@@ -32,13 +32,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-from course_lib.checks import check_positive_int
+from course_lib.checks import check_interval, check_positive_int, describe
 
 
 def _check_text(text, name):
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"{name} must be a non-empty string saying what the figure shows; "
-                         f"got {text!r}.")
+                         f"got {describe(text)}.")
     return text
 
 
@@ -230,7 +230,8 @@ def plot_curves(curves, *, xlabel, ylabel, title, reference_lines=None, ax=None)
     for name, value in reference_lines.items():
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
                 or not math.isfinite(value):
-            raise ValueError(f"reference line '{name}' must be a finite number; got {value!r}.")
+            raise ValueError(f"reference line '{name}' must be a finite number; got "
+                             f"{describe(value)}.")
     fig, ax = _figure_and_axes(ax, (6.0, 4.0))
     for name, (xs, ys) in checked.items():
         ax.plot(xs, ys, marker="o" if len(xs) <= 30 else None, markersize=3, label=name)
@@ -363,6 +364,7 @@ def plot_latent_scatter(z, labels, *, title, ax=None, max_points=5000):
         The Figure.
     """
     title = _check_text(title, "title")
+    max_points = check_positive_int(max_points, "max_points")
     z, labels = _numeric(z, "z"), np.asarray(labels)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"z must have shape (n, 2); got {z.shape}. Use a 2-D latent space "
@@ -395,9 +397,9 @@ def plot_latent_grid(decode, *, bounds=(-2.0, 2.0), num=15, image_shape=(28, 28)
     """
     title = _check_text(title, "title")
     num = check_positive_int(num, "num", minimum=2)
-    low, high = (float(b) for b in bounds)
-    if not low < high:
-        raise ValueError(f"bounds must be (low, high) with low < high; got {bounds!r}.")
+    if not callable(decode):
+        raise TypeError(f"decode must be callable; got {type(decode).__name__}.")
+    low, high = check_interval(bounds, "bounds")
     values = np.linspace(low, high, num)
     z1, z2 = np.meshgrid(values, values[::-1])           # top row: the largest z_2
     points = np.stack([z1.ravel(), z2.ravel()], axis=1).astype(np.float32)

@@ -237,3 +237,25 @@ def test_plot_density_2d_rejects_bad_input(fn, kwargs, match):
 def test_plot_density_2d_needs_a_callable():
     with pytest.raises(TypeError, match="callable"):
         plotting.plot_density_2d(np.zeros(4), title="t")
+
+
+# ----- bad arguments -------------------------------------------------------------------------
+def test_numeric_arguments_are_refused_with_the_value_received():
+    z, labels = np.zeros((4, 2)), np.zeros(4, int)
+    with pytest.raises(ValueError, match="max_points must be an integer >= 1; got -1"):
+        plotting.plot_latent_scatter(z, labels, title="codes", max_points=-1)
+    decode = lambda p: np.zeros((len(p), 4))  # noqa: E731
+    for bounds in ((-np.inf, 2.0), (2.0, -2.0), ("a", 1.0), 5.0):
+        with pytest.raises(ValueError, match=r"bounds must be a pair \(low, high\)"):
+            plotting.plot_latent_grid(decode, bounds=bounds, num=3, image_shape=(2, 2),
+                                      title="grid")
+    with pytest.raises(TypeError, match="decode must be callable"):
+        plotting.plot_latent_grid("decoder", num=3, image_shape=(2, 2), title="grid")
+    with pytest.raises(ValueError, match="ncols must be an integer >= 1; got 0"):
+        plotting.plot_image_grid(np.zeros((2, 4)), image_shape=(2, 2), ncols=0, title="x")
+
+
+def test_a_title_that_is_not_text_is_described_not_printed():
+    with pytest.raises(ValueError, match="title must be a non-empty string") as info:
+        plotting.plot_image_grid(np.zeros((2, 4)), image_shape=(2, 2), title=list(range(9999)))
+    assert "a list of 9999 items" in str(info.value) and len(str(info.value)) < 200

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from refusals import BAD_REQUIRED_SEEDS, BAD_SEEDS, BAD_STEPS, assert_refused, expand
 
 from course_lib import sampling
 
@@ -81,3 +82,40 @@ def test_tracked_seed_state_is_saved_once_and_the_stream_continues(tmp_path):
     replay = keras.ops.convert_to_numpy(keras.random.uniform((5,), seed=_Seeded(seed=3)
                                                              .seed_generator))
     assert not np.array_equal(got, replay)  # a fresh model would replay: the state mattered
+
+
+# ----- bad arguments -------------------------------------------------------------------------
+def _stay(state, seed):
+    return state, state
+
+
+SAMPLING_CASES = [
+    ("as_stateless_seed", lambda v: sampling.as_stateless_seed(v), "seed", BAD_REQUIRED_SEEDS),
+    ("resolve_seed", lambda v: sampling.resolve_seed(v, None), "seed", BAD_SEEDS),
+    ("uniform", lambda v: sampling.uniform((2,), v), "seed", BAD_SEEDS + [(None, TypeError)]),
+    ("step_seed", lambda v: sampling.step_seed(v, 0), "seed", [(5, TypeError)]),
+    ("run_chain", lambda v: sampling.run_chain(_stay, tf.zeros(2), v,
+                                               sampling.as_stateless_seed(0)), "num_steps",
+     BAD_STEPS),
+    ("run_chain", lambda v: sampling.run_chain(_stay, tf.zeros(2), 2,
+                                               sampling.as_stateless_seed(0), every=v), "every",
+     [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)]),
+    ("all_binary_states", lambda v: sampling.all_binary_states(v), "n",
+     [(-1, ValueError), (1.5, TypeError), (True, TypeError), (40, ValueError)]),
+    ("all_binary_states", lambda v: sampling.all_binary_states(3, 0, v), "stop",
+     [(9, ValueError), (-1, ValueError), (2.0, TypeError)]),
+    ("binary_states", lambda v: sampling.binary_states(3, tf.constant(0, tf.int64), v), "size",
+     [(0, ValueError), (1.5, TypeError)]),
+    ("tracked_seed_generator", lambda v: sampling.tracked_seed_generator(keras.Model(), v),
+     "seed", BAD_SEEDS),
+]
+
+
+@pytest.mark.parametrize("call, name, value, error", expand(SAMPLING_CASES))
+def test_bad_arguments_are_refused(call, name, value, error):
+    assert_refused(lambda: call(value), name, value, error)
+
+
+def test_bernoulli_takes_plain_lists_of_probabilities():
+    draws = sampling.bernoulli([0.0, 1.0], sampling.as_stateless_seed(0))
+    np.testing.assert_array_equal(draws, [0.0, 1.0])

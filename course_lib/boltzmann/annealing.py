@@ -28,6 +28,16 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib import sampling
+from course_lib.checks import check_finite_array, check_probabilities
+
+
+def _check_parameters(named):
+    """Refuses model parameters with NaN or inf: AIS along them would return NaN."""
+    for name, value in named:
+        bad = int(np.size(value) - np.isfinite(np.asarray(value)).sum())
+        if bad:
+            raise ValueError(f"the model's {name} holds {bad} NaN or inf values (training "
+                             "diverged?); AIS needs finite parameters.")
 
 
 def softplus_difference(x, beta_from, beta_to):
@@ -50,13 +60,12 @@ class RBMAnnealingPath:
     """Eq. (1.13) for a ``BernoulliRBM``: from the base-rate model A to the RBM B."""
 
     def __init__(self, model, base_visible_bias):
-        base = np.asarray(base_visible_bias, dtype="float32")
-        if base.shape != (model.n_visible,):
-            raise ValueError(f"base_visible_bias must have shape ({model.n_visible},); "
-                             f"got {base.shape}.")
+        base = check_finite_array(base_visible_bias, "base_visible_bias",
+                                  shape=(model.n_visible,))
         self.model = model
         self.base_bias = tf.constant(base)
         self.W, self.b, self.c = (tf.identity(t) for t in model.parameters())
+        _check_parameters((("W", self.W), ("visible_bias", self.b), ("hidden_bias", self.c)))
         # Loop invariants, computed once rather than at each of the ~15,000 steps: W^T (TF's
         # CPU matmul runs h W^T ~1.5x slower from W with transpose_b than from W^T) and
         # b - b_A of the visible term.
@@ -96,15 +105,15 @@ class DBMAnnealingPath:
     """Eq. (3.9) for a ``DBM``: from the base-rate model A to the DBM, odd layers annealed."""
 
     def __init__(self, model, base_visible_bias):
-        base = np.asarray(base_visible_bias, dtype="float32")
-        if base.shape != (model.layer_sizes[0],):
-            raise ValueError(f"base_visible_bias must have shape ({model.layer_sizes[0]},); "
-                             f"got {base.shape}.")
+        base = check_finite_array(base_visible_bias, "base_visible_bias",
+                                  shape=(model.layer_sizes[0],))
         self.model = model
         self.base_bias = tf.constant(base)
         self.W = [tf.identity(w) for w in model.W]
         self.W_T = [tf.transpose(w) for w in self.W]  # loop invariants, as for the RBM path
         self.b = [tf.identity(b) for b in model.biases]
+        _check_parameters([(f"W{l + 1}", w) for l, w in enumerate(self.W)]
+                          + [(f"b{l}", b) for l, b in enumerate(self.b)])
         self.num_layers = model.num_layers
         self.odd = list(range(1, self.num_layers + 1, 2))
         self.even = list(range(0, self.num_layers + 1, 2))
@@ -133,10 +142,16 @@ class DBMAnnealingPath:
 
     def state_from_samples(self, samples):
         """Model samples ``[v, h_1, ..., h_L]`` (e.g. ``dbm.chain_states()``) -> odd layers."""
-        if len(samples) != self.num_layers + 1:
+        if not isinstance(samples, (list, tuple)) or len(samples) != self.num_layers + 1:
+            got = len(samples) if isinstance(samples, (list, tuple)) else type(samples).__name__
             raise ValueError(f"model_samples must be a list of {self.num_layers + 1} layer "
-                             f"states [v, h_1, ...]; got {len(samples)}.")
-        return tf.concat([tf.constant(np.asarray(samples[l], "float32")) for l in self.odd], -1)
+                             f"states [v, h_1, ...]; got {got}.")
+        states = [check_probabilities(h, expected_dim=n, name=f"model_samples[{l}]")
+                  for l, (h, n) in enumerate(zip(samples, self.model.layer_sizes, strict=True))]
+        if len({len(h) for h in states}) > 1:
+            raise ValueError("model_samples must hold the same number of chains in every layer; "
+                             f"got {[len(h) for h in states]}.")
+        return tf.concat([tf.constant(states[l]) for l in self.odd], -1)
 
     def _even_logits(self, states, l, beta):
         if l == 0:

@@ -46,7 +46,16 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
-from course_lib.checks import check_images, is_int
+from course_lib.checks import (
+    check_bool,
+    check_finite_float,
+    check_images,
+    check_nonneg_int,
+    check_positive_int,
+    check_seed,
+    describe,
+    is_int,
+)
 from course_lib.sampling import all_binary_states
 from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
 
@@ -81,26 +90,23 @@ class BoltzmannMachine(GuardedFitMixin, keras.Model):
     divergence_advice = ("lower the learning rate (try 10x smaller); start from smaller "
                          "weights (weight_init_std); resume from the last good checkpoint")
 
+    checkpoint_monitor = "negative_log_likelihood"  # SafeCheckpoint keeps the lowest
+
     def __init__(self, n_visible, n_hidden, *, weight_init_std=0.1, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not is_int(n_visible) or n_visible < 1:
-            raise ValueError(f"n_visible must be a positive integer; got {n_visible!r}.")
-        if not is_int(n_hidden) or n_hidden < 0:
-            raise ValueError(f"n_hidden must be a non-negative integer; got {n_hidden!r}.")
+        check_positive_int(n_visible, "n_visible")
+        check_nonneg_int(n_hidden, "n_hidden")
         if int(n_visible) + int(n_hidden) > MAX_UNITS:
             raise ValueError(
                 f"a BoltzmannMachine enumerates all 2^N states, so N = n_visible + n_hidden "
                 f"must be at most {MAX_UNITS}; got {n_visible} + {n_hidden} = "
                 f"{int(n_visible) + int(n_hidden)}. Use an RBM (course_lib.boltzmann) for "
                 "larger models.")
-        if not float(weight_init_std) >= 0.0:
-            raise ValueError(f"weight_init_std must be >= 0; got {weight_init_std!r}.")
-        if seed is not None and not is_int(seed):
-            raise TypeError(f"seed must be an int or None; got {type(seed).__name__}.")
         self.n_visible, self.n_hidden = int(n_visible), int(n_hidden)
         self.n_units = self.n_visible + self.n_hidden
-        self.weight_init_std = float(weight_init_std)
-        self.seed = None if seed is None else int(seed)
+        self.weight_init_std = check_finite_float(weight_init_std, "weight_init_std",
+                                                  at_least=0.0)
+        self.seed = check_seed(seed, allow_none=True)
         self.seed_generator = sampling.tracked_seed_generator(self, seed)
         self.nll_tracker = keras.metrics.Mean(name="negative_log_likelihood")
         self.build((None, self.n_visible))
@@ -163,7 +169,7 @@ class BoltzmannMachine(GuardedFitMixin, keras.Model):
         """
         if not is_int(i) or not 0 <= i < self.n_units:
             raise ValueError(f"unit index i must be an integer in [0, {self.n_units}); "
-                             f"got {i!r}.")
+                             f"got {describe(i)}.")
         s = ops.convert_to_tensor(self.check_states(s, self.n_units, "s"))
         return self._conditional(s, int(i), self.coupling_matrix(),
                                  ops.convert_to_tensor(self.bias))
@@ -233,13 +239,11 @@ class BoltzmannMachine(GuardedFitMixin, keras.Model):
         Returns:
             numpy array (n, D) of visible samples, or (n, N) if ``full_state``.
         """
-        if not is_int(num_sweeps) or num_sweeps < 0:
-            raise ValueError(f"num_sweeps must be a non-negative integer; got {num_sweeps!r}.")
+        num_sweeps = check_nonneg_int(num_sweeps, "num_sweeps")
+        full_state = check_bool(full_state, "full_state")
         base = sampling.as_stateless_seed(seed)
         if init is None:
-            if not is_int(num_samples) or num_samples < 1:
-                raise ValueError(f"num_samples must be a positive integer; "
-                                 f"got {num_samples!r}.")
+            num_samples = check_positive_int(num_samples, "num_samples")
             s = sampling.bernoulli(ops.full((int(num_samples), self.n_units), 0.5),
                                    sampling.step_seed(base, -1))
         else:

@@ -43,7 +43,16 @@ from keras import ops
 from course_lib import sampling
 from course_lib.boltzmann.annealing import DBMAnnealingPath
 from course_lib.boltzmann.stacking import DoublingRBM, stack_sizes
-from course_lib.checks import check_positive_int, check_probabilities
+from course_lib.checks import (
+    check_finite_array,
+    check_finite_float,
+    check_int_sequence,
+    check_nonneg_int,
+    check_positive_int,
+    check_probabilities,
+    check_seed,
+    is_concrete,
+)
 from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
 
 MAX_EXACT_ODD_UNITS = 20
@@ -79,21 +88,23 @@ class DBM(GuardedFitMixin, keras.Model):
                          "more persistent chains or Gibbs steps; resume from the last good "
                          "checkpoint")
 
+    checkpoint_monitor = "reconstruction_error"  # SafeCheckpoint keeps the lowest
+
     def __init__(self, layer_sizes, *, num_chains=100, gibbs_steps=5, mean_field_steps=10,
                  weight_init_std=0.01, visible_bias_init=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.layer_sizes = [check_positive_int(n, "layer size") for n in layer_sizes]
+        self.layer_sizes = check_int_sequence(layer_sizes, "layer_sizes", item="layer size")
         if len(self.layer_sizes) < 2:
             raise ValueError(f"layer_sizes must be [D, n_1, ...]; got {layer_sizes}.")
         self.num_chains = check_positive_int(num_chains, "num_chains")
         self.gibbs_steps = check_positive_int(gibbs_steps, "gibbs_steps")
         self.mean_field_steps = check_positive_int(mean_field_steps, "mean_field_steps")
-        self.weight_init_std, self.seed = float(weight_init_std), seed
+        self.weight_init_std = check_finite_float(weight_init_std, "weight_init_std",
+                                                  at_least=0.0)
+        self.seed = check_seed(seed, allow_none=True)
         if visible_bias_init is not None:
-            visible_bias_init = np.asarray(visible_bias_init, dtype="float32")
-            if visible_bias_init.shape != (self.layer_sizes[0],):
-                raise ValueError(f"visible_bias_init must have shape ({self.layer_sizes[0]},); "
-                                 f"got {visible_bias_init.shape}.")
+            visible_bias_init = check_finite_array(visible_bias_init, "visible_bias_init",
+                                                   shape=(self.layer_sizes[0],))
         self.visible_bias_init = visible_bias_init
         self.seed_generator = sampling.tracked_seed_generator(self, seed)
         self.reconstruction_error_tracker = keras.metrics.Mean(name="reconstruction_error")
@@ -229,7 +240,8 @@ class DBM(GuardedFitMixin, keras.Model):
             init: optional starting [v, mu_1, ..., mu_L]; default :meth:`mean_field_init`.
             transposed: :meth:`transposed_weights`, if already computed.
         """
-        num_steps = self.mean_field_steps if num_steps is None else num_steps
+        num_steps = (self.mean_field_steps if num_steps is None
+                     else check_nonneg_int(num_steps, "num_steps"))
         clamped = ops.matmul(v, self.W[0])  # v W_1 does not change: computed once
         mu = list(init) if init is not None else self.mean_field_init(v, clamped)
         mu[0] = v
@@ -253,7 +265,12 @@ class DBM(GuardedFitMixin, keras.Model):
             v: (n, D) binary images.
             log_z: log Z (exact for tiny models, an AIS estimate otherwise).
             num_steps: mean-field sweeps (default ``self.mean_field_steps``; more is tighter).
+            batch_size: images per call.
         """
+        if num_steps is not None:
+            num_steps = check_nonneg_int(num_steps, "num_steps")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        log_z = check_finite_float(log_z, "log_z")
         v = self.check_visible(v)
         run = tf.function(lambda x: self.unnormalized_bound(self.mean_field(x, num_steps)))
         out = [run(tf.constant(v[s:s + batch_size])).numpy()
@@ -261,7 +278,12 @@ class DBM(GuardedFitMixin, keras.Model):
         return np.concatenate(out).astype(np.float64) - float(log_z)
 
     def reconstruct(self, v, num_steps=None):
-        """Mean-field reconstruction p(v | mu_1) = sigmoid(b_0 + mu_1 W_1^T)."""
+        """Mean-field reconstruction p(v | mu_1) = sigmoid(b_0 + mu_1 W_1^T).
+
+        Concrete data are validated by :meth:`check_visible`; symbolic tensors (inside
+        ``call``) pass as they are."""
+        if is_concrete(v):
+            v = self.check_visible(v)
         mu = self.mean_field(ops.convert_to_tensor(v), num_steps)
         return self.prob_layer(mu, 0)
 
@@ -318,12 +340,16 @@ class DBM(GuardedFitMixin, keras.Model):
         Returns:
             (final p(v | h_1), stacked snapshots of it every ``every`` sweeps, or None).
         """
-        base = sampling.as_stateless_seed(int(seed))
+        num_steps = check_nonneg_int(num_steps, "num_steps")
+        if every is not None:
+            every = check_positive_int(every, "every")
+        base = sampling.as_stateless_seed(seed)
         if init is not None:
             v = tf.constant(self.check_visible(init, "init"))
             states = [sampling.bernoulli(m, sampling.step_seed(base, -1, l)) if l else m
                       for l, m in enumerate(self.mean_field(v))]
         else:
+            num_samples = check_positive_int(num_samples, "num_samples")
             states = [sampling.bernoulli(tf.fill((num_samples, n), 0.5),
                                          sampling.step_seed(base, -1, l))
                       for l, n in enumerate(self.layer_sizes)]
@@ -383,6 +409,8 @@ class DBM(GuardedFitMixin, keras.Model):
                              f"image; use a model with at most {MAX_EXACT_ODD_UNITS} odd-layer "
                              "units.")
         odd = ops.convert_to_tensor(sampling.all_binary_states(n_odd))
+        if is_concrete(v):
+            v = self.check_visible(v)
         v = ops.convert_to_tensor(v)
 
         def one_row(row):
@@ -414,7 +442,8 @@ def dbm_pretraining_rbms(layer_sizes, *, seed=None, **rbm_kwargs):
     are ordinary (their weights are halved by :meth:`DBM.from_rbms`). Train them with
     :func:`course_lib.boltzmann.stacking.greedy_layerwise`, then call ``DBM.from_rbms``.
     """
-    sizes = [check_positive_int(n, "layer size") for n in layer_sizes]
+    sizes = check_int_sequence(layer_sizes, "layer_sizes", item="layer size")
+    seed = check_seed(seed, allow_none=True)
     if len(sizes) < 3:
         raise ValueError(f"a DBM stack needs at least two hidden layers; got {layer_sizes}.")
     rbms = []

@@ -43,7 +43,15 @@ from keras import ops
 from course_lib import sampling
 from course_lib.boltzmann.rbm import BernoulliRBM
 from course_lib.boltzmann.stacking import stack_sizes
-from course_lib.checks import check_positive_int, check_probabilities
+from course_lib.checks import (
+    check_bool,
+    check_finite_float,
+    check_int_sequence,
+    check_nonneg_int,
+    check_positive_int,
+    check_probabilities,
+    check_seed,
+)
 from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
 
 
@@ -67,17 +75,21 @@ class DBN(GuardedFitMixin, keras.Model):
         >>> dbn.fit(x_train, batch_size=100, epochs=5)      # up-down fine-tuning
     """
 
+    checkpoint_monitor = "wake_nll"  # SafeCheckpoint keeps the lowest
+
     def __init__(self, layer_sizes, *, k=1, weight_init_std=0.01, seed=None, **kwargs):
         super().__init__(**kwargs)
-        layer_sizes = [int(check_positive_int(n, "layer size")) for n in layer_sizes]
+        layer_sizes = check_int_sequence(layer_sizes, "layer_sizes", item="layer size")
         if len(layer_sizes) < 3:
             raise ValueError("a DBN needs layer_sizes [D, n_1, n_2, ...] with at least two "
                              f"hidden layers; got {layer_sizes}.")
-        self.layer_sizes, self.k, self.seed = layer_sizes, int(k), seed
-        self.weight_init_std = float(weight_init_std)
+        self.layer_sizes, self.k = layer_sizes, check_positive_int(k, "k")
+        self.seed = check_seed(seed, allow_none=True)
+        self.weight_init_std = check_finite_float(weight_init_std, "weight_init_std",
+                                                  at_least=0.0)
         self.seed_generator = sampling.tracked_seed_generator(self, seed)
-        self.top = BernoulliRBM(layer_sizes[-2], layer_sizes[-1], k=k,
-                                seed=None if seed is None else seed + 1,
+        self.top = BernoulliRBM(layer_sizes[-2], layer_sizes[-1], k=self.k,
+                                seed=None if self.seed is None else self.seed + 1,
                                 weight_init_std=weight_init_std, name="top_rbm")
         self.wake_tracker = keras.metrics.Mean(name="wake_nll")
         self.sleep_tracker = keras.metrics.Mean(name="sleep_nll")
@@ -214,6 +226,22 @@ class DBN(GuardedFitMixin, keras.Model):
         self.top_free_energy_tracker.update_state(top_free_energy)
         return {m.name: m.result() for m in self.metrics}
 
+    def test_step(self, data):
+        """The training metrics on held-out data, with no update: the wake term on the
+        held-out up-pass states (how well the generative weights explain them), the top
+        RBM's mean free energy of their top layer, and the sleep term on a down pass from
+        CD-k chains started there (how well the recognition weights invert the generative
+        ones). Used by ``evaluate`` and ``fit(validation_data=...)``."""
+        v, _ = unpack_batch(data, type(self).__name__)
+        wake = self.up_pass(v)
+        top_free_energy = ops.mean(self.top.free_energy(wake[-1]))
+        negative, _ = self.top.gibbs_chain(wake[-1], self.top.k)
+        sleep = self.down_pass(negative)
+        self.wake_tracker.update_state(self.wake_loss(wake))
+        self.sleep_tracker.update_state(self.sleep_loss(sleep))
+        self.top_free_energy_tracker.update_state(top_free_energy)
+        return {m.name: m.result() for m in self.metrics}
+
     @property
     def metrics(self):
         return [self.wake_tracker, self.sleep_tracker, self.top_free_energy_tracker]
@@ -236,8 +264,10 @@ class DBN(GuardedFitMixin, keras.Model):
         Returns:
             (n, D) array of p(v | h_1): the visible probabilities of the samples.
         """
+        num_steps = check_nonneg_int(num_steps, "num_steps")
         base = sampling.as_stateless_seed(seed)
         if init is None:
+            num_samples = check_positive_int(num_samples, "num_samples")
             h = self.top.random_visible(num_samples, sampling.step_seed(base, -1))
         else:
             v = tf.constant(self.check_visible(init, "init"))
@@ -277,7 +307,9 @@ class DBN(GuardedFitMixin, keras.Model):
             (n, K) float64 array. Its row means are the bound (2.4); the log of the row
             means of its exponentials is the importance-weighted bound (2.5).
         """
-        check_positive_int(num_samples, "num_samples")
+        num_samples = check_positive_int(num_samples, "num_samples")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        log_z_top = check_finite_float(log_z_top, "log_z_top")
         v = self.check_visible(v)
         base = sampling.as_stateless_seed(seed)
         rows = max(1, batch_size // num_samples)      # images per call; K copies of each
@@ -306,6 +338,7 @@ class DBN(GuardedFitMixin, keras.Model):
         Returns:
             (n,) float64 array.
         """
+        importance_weighted = check_bool(importance_weighted, "importance_weighted")
         log_w = self.log_importance_weights(v, log_z_top, num_samples=num_samples, seed=seed,
                                             batch_size=batch_size)
         if importance_weighted:
@@ -319,7 +352,8 @@ class DBN(GuardedFitMixin, keras.Model):
         hidden bias; a softmax layer with ``num_classes`` outputs (fresh weights) sits on top
         (Hinton & Salakhutdinov 2006). Returns an uncompiled ``keras.Sequential``.
         """
-        check_positive_int(num_classes, "num_classes")
+        num_classes = check_positive_int(num_classes, "num_classes", minimum=2)
+        seed = check_seed(seed, allow_none=True)
         sizes = self.layer_sizes
         layers = [keras.Input((sizes[0],))]
         layers += [keras.layers.Dense(n, activation="sigmoid") for n in sizes[1:]]

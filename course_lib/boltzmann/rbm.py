@@ -45,7 +45,17 @@ from keras import ops
 
 from course_lib import sampling
 from course_lib.boltzmann.annealing import RBMAnnealingPath
-from course_lib.checks import check_images, check_positive_int
+from course_lib.checks import (
+    check_bool,
+    check_finite_array,
+    check_finite_float,
+    check_images,
+    check_nonneg_int,
+    check_positive_int,
+    check_seed,
+    describe,
+    is_concrete,
+)
 from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
 
 SAMPLERS = ("cd", "pcd", "fpcd")
@@ -76,6 +86,8 @@ class RBM(GuardedFitMixin, keras.Model):
         seed: integer seed for the model's ``SeedGenerator`` and initial weights.
     """
 
+    checkpoint_monitor = "reconstruction_error"  # SafeCheckpoint keeps the lowest
+
     def __init__(
         self,
         n_visible,
@@ -93,25 +105,24 @@ class RBM(GuardedFitMixin, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (("n_visible", n_visible), ("n_hidden", n_hidden), ("k", k),
-                            ("num_chains", num_chains)):
-            check_positive_int(value, name)
-        if sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}.")
-        if not 0.0 <= fast_decay < 1.0:
-            raise ValueError(f"fast_decay must be in [0, 1); got {fast_decay!r}.")
-        self.n_visible, self.n_hidden, self.k = int(n_visible), int(n_hidden), int(k)
-        self.sampler, self.num_chains = sampler, int(num_chains)
-        self.fast_learning_rate, self.fast_decay = float(fast_learning_rate), float(fast_decay)
-        self.weight_init_std, self.seed = float(weight_init_std), seed
+        self.n_visible = check_positive_int(n_visible, "n_visible")
+        self.n_hidden = check_positive_int(n_hidden, "n_hidden")
+        self.k = check_positive_int(k, "k")
+        self.num_chains = check_positive_int(num_chains, "num_chains")
+        if not isinstance(sampler, str) or sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}; got {describe(sampler)}.")
+        self.sampler = sampler
+        self.fast_learning_rate = check_finite_float(fast_learning_rate, "fast_learning_rate",
+                                                     at_least=0.0)
+        self.fast_decay = check_finite_float(fast_decay, "fast_decay", at_least=0.0, below=1.0)
+        self.weight_init_std = check_finite_float(weight_init_std, "weight_init_std",
+                                                  at_least=0.0)
+        self.seed = check_seed(seed, allow_none=True)
         if visible_bias_init is not None:
-            visible_bias_init = np.asarray(visible_bias_init, dtype="float32")
-            if visible_bias_init.shape != (self.n_visible,):
-                raise ValueError(
-                    f"visible_bias_init must have shape ({self.n_visible},); "
-                    f"got {visible_bias_init.shape}.")
+            visible_bias_init = check_finite_array(visible_bias_init, "visible_bias_init",
+                                                   shape=(self.n_visible,))
         self.visible_bias_init = visible_bias_init
-        self.hidden_bias_init = float(hidden_bias_init)
+        self.hidden_bias_init = check_finite_float(hidden_bias_init, "hidden_bias_init")
         self.seed_generator = sampling.tracked_seed_generator(self, seed)
         self.reconstruction_error_tracker = keras.metrics.Mean(name="reconstruction_error")
         self.free_energy_tracker = keras.metrics.Mean(name="free_energy")
@@ -196,6 +207,7 @@ class RBM(GuardedFitMixin, keras.Model):
         chain's base seed, and sweep t draws with ``sampling.step_seed(base, t)``, so every
         sweep sees fresh noise and the same seed replays the same chain.
         """
+        num_steps = check_nonneg_int(num_steps, "num_steps")
         seed = self._seed(seed)
         stateless = not isinstance(seed, keras.random.SeedGenerator)
         mean = v
@@ -288,7 +300,12 @@ class RBM(GuardedFitMixin, keras.Model):
         return -self.free_energy(v)
 
     def reconstruction_error(self, v):
-        """Squared error per image between v and p(v | h), h ~ p(h | v) (Hinton 2010, sec. 5)."""
+        """Squared error per image between v and p(v | h), h ~ p(h | v) (Hinton 2010, sec. 5).
+
+        Concrete data (arrays, eager tensors) are validated by :meth:`check_visible`;
+        symbolic tensors (inside ``test_step``) pass as they are."""
+        if is_concrete(v):
+            v = ops.convert_to_tensor(self.check_visible(v))
         _, reconstruction = self.gibbs_step(v)
         return ops.mean(ops.sum(ops.square(v - reconstruction), axis=-1))
 
@@ -324,8 +341,12 @@ class RBM(GuardedFitMixin, keras.Model):
         Returns:
             (final visible means, stacked snapshots or None).
         """
+        num_steps = check_nonneg_int(num_steps, "num_steps")
+        if every is not None:
+            every = check_positive_int(every, "every")
         base = sampling.as_stateless_seed(seed)
         if init is None:
+            num_samples = check_positive_int(num_samples, "num_samples")
             init = self.random_visible(num_samples, sampling.step_seed(base, -1))
         v = ops.convert_to_tensor(self.check_visible(init, "init"))
         return sampling.run_chain(lambda v, s: self.gibbs_step(v, s), v, num_steps, base, every)
@@ -426,9 +447,8 @@ class GaussianBernoulliRBM(RBM):
     """
 
     def __init__(self, n_visible, n_hidden, *, learn_sigma=False, sigma_init=1.0, **kwargs):
-        if not sigma_init > 0:
-            raise ValueError(f"sigma_init must be positive; got {sigma_init!r}.")
-        self.learn_sigma, self.sigma_init = bool(learn_sigma), float(sigma_init)
+        self.learn_sigma = check_bool(learn_sigma, "learn_sigma")
+        self.sigma_init = check_finite_float(sigma_init, "sigma_init", above=0.0)
         super().__init__(n_visible, n_hidden, **kwargs)
 
     def _build_extra_variables(self):

@@ -34,16 +34,27 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
-from course_lib.boltzmann.rbm import BernoulliRBM
-from course_lib.checks import check_positive_int
+from course_lib.boltzmann.rbm import RBM, BernoulliRBM
+from course_lib.checks import (
+    ArgumentTypeError,
+    check_finite_float,
+    check_positive_int,
+    check_seed,
+    describe,
+)
 
 PROPAGATE = ("probabilities", "samples")
 
 
 def stack_sizes(rbms):
     """Layer sizes ``[D, n_1, ..., n_L]`` of a stack of RBMs; checks that neighbours fit."""
+    if not isinstance(rbms, (list, tuple)):
+        raise ArgumentTypeError(f"rbms must be a list of RBMs; got {describe(rbms)}.")
     if not rbms:
         raise ValueError("a stack needs at least one RBM.")
+    for i, rbm in enumerate(rbms):
+        if not isinstance(rbm, RBM):
+            raise ArgumentTypeError(f"rbms[{i}] must be an RBM; got {describe(rbm)}.")
     for i, (below, above) in enumerate(itertools.pairwise(rbms)):
         if below.n_hidden != above.n_visible:
             raise ValueError(f"RBM {i} has {below.n_hidden} hidden units but RBM {i + 1} has "
@@ -68,10 +79,8 @@ class DoublingRBM(BernoulliRBM):
     """
 
     def __init__(self, n_visible, n_hidden, *, up_factor=1.0, down_factor=1.0, **kwargs):
-        for name, value in (("up_factor", up_factor), ("down_factor", down_factor)):
-            if not value > 0:
-                raise ValueError(f"{name} must be positive; got {value!r}.")
-        self.up_factor, self.down_factor = float(up_factor), float(down_factor)
+        self.up_factor = check_finite_float(up_factor, "up_factor", above=0.0)
+        self.down_factor = check_finite_float(down_factor, "down_factor", above=0.0)
         super().__init__(n_visible, n_hidden, **kwargs)
 
     def hidden_preactivation(self, v, params=None):
@@ -111,6 +120,9 @@ def transposed_rbm(rbm, **kwargs):
     implies, so the DBN's variational bound starts equal to ``rbm``'s log-likelihood
     (Hinton, Osindero & Teh 2006, section 4).
     """
+    if not isinstance(rbm, BernoulliRBM):
+        raise ArgumentTypeError(f"rbm must be a BernoulliRBM (binary units on both sides); "
+                                f"got {describe(rbm)}.")
     top = BernoulliRBM(rbm.n_hidden, rbm.n_visible, **kwargs)
     top.W.assign(ops.transpose(rbm.W))
     top.visible_bias.assign(rbm.hidden_bias)
@@ -127,9 +139,13 @@ def propagate_up(rbm, x, *, propagate="probabilities", seed=0, batch_size=1000):
         propagate: ``"probabilities"`` (p(h | x), the usual choice) or ``"samples"``
             (one binary draw per unit, as in Hinton, Osindero & Teh 2006).
         seed: Python int for the ``"samples"`` draws.
+        batch_size: rows computed at once.
     """
-    if propagate not in PROPAGATE:
-        raise ValueError(f"propagate must be one of {PROPAGATE}; got {propagate!r}.")
+    if not isinstance(propagate, str) or propagate not in PROPAGATE:
+        raise ValueError(f"propagate must be one of {PROPAGATE}; got {describe(propagate)}.")
+    if not isinstance(rbm, RBM):
+        raise ArgumentTypeError(f"rbm must be an RBM; got {describe(rbm)}.")
+    batch_size = check_positive_int(batch_size, "batch_size")
     x = rbm.check_visible(x)
     base = sampling.as_stateless_seed(seed)
     out = []
@@ -160,14 +176,19 @@ def greedy_layerwise(rbms, x, *, epochs, batch_size=100, optimizer=None,
         The list of Keras ``History`` objects, one per RBM.
     """
     stack_sizes(rbms)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if optimizer is not None and not callable(optimizer):
+        raise ArgumentTypeError("optimizer must be None or a function returning a fresh "
+                                f"optimizer (e.g. lambda: keras.optimizers.SGD(0.05)); got "
+                                f"{describe(optimizer)}.")
     epochs = [epochs] * len(rbms) if not isinstance(epochs, (list, tuple)) else list(epochs)
     if len(epochs) != len(rbms):
         raise ValueError(f"expected one epoch count per RBM ({len(rbms)}); got {len(epochs)}.")
     for n_epochs in epochs:                     # every argument checked before any training
         check_positive_int(n_epochs, "epochs")
-    if propagate not in PROPAGATE:
-        raise ValueError(f"propagate must be one of {PROPAGATE}; got {propagate!r}.")
-    check_positive_int(seed, "seed", minimum=0)
+    if not isinstance(propagate, str) or propagate not in PROPAGATE:
+        raise ValueError(f"propagate must be one of {PROPAGATE}; got {describe(propagate)}.")
+    seed = check_seed(seed)
     optimizer = optimizer or (lambda: keras.optimizers.SGD(0.05))
     histories = []
     for i, (rbm, n_epochs) in enumerate(zip(rbms, epochs, strict=True)):

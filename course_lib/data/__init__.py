@@ -30,7 +30,16 @@ import zlib
 import keras
 import numpy as np
 
-from course_lib.checks import DataError, check_images, is_int  # noqa: F401 (re-exported)
+from course_lib.checks import (  # noqa: F401 (DataError and check_images are re-exported)
+    ArgumentTypeError,
+    DataError,
+    check_bool,
+    check_images,
+    check_positive_int,
+    check_seed,
+    describe,
+    is_int,
+)
 
 MNIST_ARRAY_SHA256 = {
     "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
@@ -74,7 +83,12 @@ def find_mnist(path=None, *, allow_download=True) -> pathlib.Path:
     Raises:
         DataError: if ``path`` does not exist, or nothing was found (the message names every
             place looked and the download error, if one was tried).
+        TypeError: if ``path`` is not a string or path.
     """
+    allow_download = check_bool(allow_download, "allow_download")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"path must be a file or directory path (str or "
+                                f"pathlib.Path); got {describe(path)}.")
     if path is not None:
         given = pathlib.Path(path).expanduser()
         candidate = given / "mnist.npz" if given.is_dir() else given
@@ -129,6 +143,7 @@ def load_mnist(path=None, *, allow_download=True, verify=True) -> dict:
         DataError: if the file is missing, unreadable or truncated, lacks a key, has a wrong
             shape or dtype, or fails a checksum (the message names the array).
     """
+    verify = check_bool(verify, "verify")
     file = find_mnist(path, allow_download=allow_download)
     try:
         npz = np.load(file, allow_pickle=False)
@@ -206,7 +221,9 @@ def mnist_splits(
             f"binarization must be one of {MNIST_BINARIZATIONS}; got {binarization!r}."
         )
     if binarization == "fixed" and not is_int(seed):
-        raise ValueError(f"The 'fixed' binarization needs an int seed; got {seed!r}.")
+        raise ValueError(f"The 'fixed' binarization needs an int seed; got {describe(seed)}.")
+    seed = check_seed(seed)
+    flatten = check_bool(flatten, "flatten")
     raw = load_mnist(path, allow_download=allow_download)
     x_all = np.concatenate([raw["x_train"], raw["x_test"]])
     if binarization == "fixed":
@@ -227,7 +244,11 @@ def mnist_splits(
 
 
 def _check_probabilities(x, name="x") -> np.ndarray:
-    x = np.asarray(x)
+    try:
+        x = np.asarray(x)
+    except (ValueError, TypeError):              # ragged nested lists
+        raise DataError(f"{name} must be a floating array of intensities in [0, 1]; got "
+                        f"{describe(x)} that NumPy cannot read as one array.") from None
     if not np.issubdtype(x.dtype, np.floating):
         raise DataError(
             f"{name} must be a floating array of intensities in [0, 1]; got dtype {x.dtype}. "
@@ -258,13 +279,15 @@ def binarize(x, convention, *, seed=None) -> np.ndarray:
         DataError: if ``x`` is not floating, contains NaN or leaves [0, 1].
         ValueError: if ``convention`` is unknown, or ``"fixed"`` comes without an int seed.
     """
-    if convention not in BINARIZE_CONVENTIONS:
-        raise ValueError(f"convention must be one of {BINARIZE_CONVENTIONS}; got {convention!r}.")
+    if not isinstance(convention, str) or convention not in BINARIZE_CONVENTIONS:
+        raise ValueError(f"convention must be one of {BINARIZE_CONVENTIONS}; got "
+                         f"{describe(convention)}.")
     x = _check_probabilities(x)
+    if convention == "fixed" and not is_int(seed):
+        raise ValueError(f"The 'fixed' convention needs an int seed; got {describe(seed)}.")
+    seed = check_seed(seed, allow_none=True)
     if convention == "threshold":
         return (x > 0.5).astype(np.float32)
-    if convention == "fixed" and not is_int(seed):
-        raise ValueError(f"The 'fixed' convention needs an int seed; got {seed!r}.")
     return _bernoulli(x, np.random.default_rng(seed))
 
 
@@ -294,12 +317,10 @@ class DynamicBinarization(keras.utils.PyDataset):
         x = _check_probabilities(x)
         if x.ndim != 2 or len(x) == 0:
             raise DataError(f"x must be a non-empty (n, d) array; got shape {x.shape}.")
-        if not is_int(batch_size) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
-        if not is_int(seed) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int; got {seed!r}.")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.seed = check_seed(seed)
+        self.shuffle = check_bool(shuffle, "shuffle")
         self.x = x.astype(np.float32)
-        self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
         self.epoch = 0
         self._order = self._epoch_order()
 
@@ -312,6 +333,8 @@ class DynamicBinarization(keras.utils.PyDataset):
         return math.ceil(len(self.x) / self.batch_size)
 
     def __getitem__(self, idx):
+        if not is_int(idx):
+            raise ArgumentTypeError(f"batch index must be an integer; got {describe(idx)}.")
         if not 0 <= idx < len(self):
             raise IndexError(f"batch index must be in [0, {len(self)}); got {idx}.")
         rows = self._order[idx * self.batch_size : (idx + 1) * self.batch_size]

@@ -24,9 +24,10 @@ import math
 
 import numpy as np
 
-from course_lib.checks import check_positive_int
+from course_lib.checks import check_bool, check_positive_int, check_seed, describe
 
 TOY_2D_NAMES = ("moons", "8gaussians", "rings", "spirals", "checkerboard", "gmm_grid")
+MAX_BARS_AND_STRIPES_SIDE = 16  # 131,070 images of 256 pixels
 LAPLACE_2D_OPTIMUM_LL = -2 * (1 + math.log(math.sqrt(2)))
 
 
@@ -43,9 +44,12 @@ def bars_and_stripes(n=4) -> np.ndarray:
         float32 array (2 * 2**n - 2, n * n) of unique rows.
 
     Raises:
-        ValueError: if ``n`` is not an int >= 1.
+        ValueError: if ``n`` is not an int in [1, ``MAX_BARS_AND_STRIPES_SIDE``].
     """
     n = check_positive_int(n, "n")
+    if n > MAX_BARS_AND_STRIPES_SIDE:
+        raise ValueError(f"n must be at most {MAX_BARS_AND_STRIPES_SIDE} (2 * 2**n - 2 images "
+                         f"of n * n pixels); got {n}.")
     on = (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1  # (2**n, n) subsets
     rows = np.repeat(on[:, :, None], n, axis=2)  # row i constant
     cols = rows.transpose(0, 2, 1)  # column j constant
@@ -88,10 +92,11 @@ def laplace_sources_2d(n, *, seed, whiten=True) -> np.ndarray:
         float32 array (n, 2).
 
     Raises:
-        ValueError: if ``n`` is not an int >= 2.
+        ValueError: if ``n`` is not an int >= 2, or ``seed`` not an int >= 0.
     """
     n = check_positive_int(n, "n", minimum=2)
-    rng = np.random.default_rng(seed)
+    whiten = check_bool(whiten, "whiten")
+    rng = np.random.default_rng(check_seed(seed))
     a, b = rng.uniform(0, np.pi, size=2)
     rot = lambda t: np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])  # noqa: E731
     mixing = rot(a) @ np.diag(rng.uniform(0.5, 2.0, size=2)) @ rot(b)
@@ -121,12 +126,13 @@ def toy_2d(name, n, *, seed) -> np.ndarray:
         float32 array (n, 2).
 
     Raises:
-        ValueError: if ``name`` is unknown or ``n`` is not an int >= 1.
+        ValueError: if ``name`` is unknown, ``n`` is not an int >= 1 or ``seed`` not an
+            int >= 0.
     """
-    if name not in TOY_2D_NAMES:
-        raise ValueError(f"name must be one of {TOY_2D_NAMES}; got {name!r}.")
+    if not isinstance(name, str) or name not in TOY_2D_NAMES:
+        raise ValueError(f"name must be one of {TOY_2D_NAMES}; got {describe(name)}.")
     n = check_positive_int(n, "n")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     if name == "moons":
         t = rng.uniform(0, np.pi, n)
         lower = rng.integers(0, 2, n).astype(bool)

@@ -37,6 +37,13 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib import sampling
+from course_lib.checks import (
+    check_finite_float,
+    check_increasing_schedule,
+    check_positive_int,
+    check_probabilities,
+    check_seed,
+)
 
 
 def published_schedule():
@@ -47,12 +54,28 @@ def published_schedule():
 
 
 def base_rate_visible_bias(v_train, smoothing=0.005):
-    """b_A = logit of the smoothed training pixel means (the base-rate model of Eq. 1.13)."""
-    v_train = np.asarray(v_train, dtype=np.float64)
-    if v_train.ndim != 2:
-        raise ValueError(f"v_train must be (n, D); got shape {v_train.shape}.")
-    p = (v_train.mean(axis=0) + smoothing) / (1.0 + 2.0 * smoothing)
-    return np.log(p / (1.0 - p)).astype("float32")
+    """b_A = logit of the smoothed training pixel means (the base-rate model of Eq. 1.13).
+
+    With pixel means m, p = (m + s) / (1 + 2 s) and b_A = log(p / (1 - p)) =
+    log(m + s) - log(1 - m + s), computed in that second form so that a pixel that is
+    always on (m = 1) loses nothing to rounding.
+
+    Args:
+        v_train: (n, D) binary data or probabilities in [0, 1].
+        smoothing: s > 0, pseudo-counts that keep every logit finite: with s = 0, a pixel
+            that is never on (MNIST has many) gets b_A = -inf and AIS returns NaN.
+
+    Returns:
+        (D,) float32 array, every value finite.
+    """
+    smoothing = check_finite_float(smoothing, "smoothing", above=0.0)
+    v_train = check_probabilities(v_train, name="v_train")
+    means = v_train.mean(axis=0, dtype=np.float64)
+    bias = (np.log(means + smoothing) - np.log(1.0 - means + smoothing)).astype("float32")
+    if not np.isfinite(bias).all():               # a smoothing too small for float32
+        raise ValueError(f"smoothing={smoothing!r} makes some base-rate logits infinite in "
+                         "float32; use a larger smoothing (the default is 0.005).")
+    return bias
 
 
 @dataclass
@@ -73,8 +96,20 @@ class AISResult:
 
 
 def log_mean_exp_with_bars(log_w, num_sigma=3.0):
-    """log mean exp(log_w) and log(mean(w) -+ num_sigma * std(w) / sqrt(M)), stably."""
-    log_w = np.asarray(log_w, dtype=np.float64)
+    """log mean exp(log_w) and log(mean(w) -+ num_sigma * std(w) / sqrt(M)), stably.
+
+    Raises:
+        ValueError: if ``log_w`` is empty or holds NaN or +inf (a diverged model, a bad
+            base rate), rather than returning NaN.
+    """
+    num_sigma = check_finite_float(num_sigma, "num_sigma", at_least=0.0)
+    log_w = np.asarray(log_w, dtype=np.float64).reshape(-1)
+    if log_w.size == 0:
+        raise ValueError("log_w must hold at least one log weight; got none.")
+    bad = int(np.isnan(log_w).sum() + np.isposinf(log_w).sum())
+    if bad:
+        raise ValueError(f"{bad} of {log_w.size} AIS log weights are NaN or +inf; check that "
+                         "the model's parameters and the base-rate biases are finite.")
     shift = log_w.max()
     w = np.exp(log_w - shift)
     mean, err = w.mean(), num_sigma * w.std() / math.sqrt(len(w))
@@ -89,7 +124,7 @@ def anneal(path, betas, state, seed, jit_compile=False):
     about twice slower here than TensorFlow's own for this loop.
     """
     betas = tf.constant(np.asarray(betas, dtype="float32"))
-    base_seed = sampling.as_stateless_seed(int(seed))
+    base_seed = sampling.as_stateless_seed(seed)
 
     @tf.autograph.experimental.do_not_convert  # an explicit tf.while_loop; nothing to convert
     def run(state):
@@ -111,20 +146,20 @@ def dbm_schedule(num_distributions=20_000):
     """A DBM schedule like the paper's: the published three-stage spacing (Salakhutdinov &
     Murray 2008) stretched or shrunk to ``num_distributions`` (20,000 in Salakhutdinov &
     Hinton 2009)."""
+    num_distributions = check_positive_int(num_distributions, "num_distributions", minimum=2)
     published = published_schedule()
     grid = np.linspace(0.0, 1.0, len(published))
-    betas = np.interp(np.linspace(0.0, 1.0, int(num_distributions)), grid, published)
+    betas = np.interp(np.linspace(0.0, 1.0, num_distributions), grid, published)
     betas[0], betas[-1] = 0.0, 1.0
     return betas.astype("float32")
 
 
 def _check_schedule(betas):
-    betas = published_schedule() if betas is None else np.asarray(betas, dtype="float32")
-    if betas.ndim != 1 or len(betas) < 2 or betas[0] != 0.0 or betas[-1] != 1.0 or np.any(
-            np.diff(betas) <= 0):
-        raise ValueError("betas must increase strictly from 0.0 to 1.0; got "
-                         f"{len(betas)} values from {betas[:1]} to {betas[-1:]}.")
-    return betas
+    """The inverse temperatures: finite, from 0 to 1, strictly increasing (a repeated beta
+    would be a wasted transition)."""
+    if betas is None:
+        return published_schedule()
+    return check_increasing_schedule(betas, "betas", start=0.0, stop=1.0, strict=True)
 
 
 def ais_log_partition(model, base_visible_bias, *, num_chains=100, betas=None, seed=0,
@@ -139,10 +174,12 @@ def ais_log_partition(model, base_visible_bias, *, num_chains=100, betas=None, s
         seed: Python int; the same seed gives the same estimate.
         path: an annealing path; default ``model.annealing_path(base_visible_bias)``.
     """
+    num_chains = check_positive_int(num_chains, "num_chains")
+    seed = check_seed(seed)
     betas = _check_schedule(betas)
     path = path or model.annealing_path(base_visible_bias)
     state = path.initial_state(num_chains, sampling.step_seed(
-        sampling.as_stateless_seed(int(seed)), -1))
+        sampling.as_stateless_seed(seed), -1))
     log_w = anneal(path, betas, state, seed)
     mean, low, high = log_mean_exp_with_bars(log_w)
     log_za = path.log_base_partition()
@@ -158,6 +195,7 @@ def reverse_ais_log_partition(model, base_visible_bias, model_samples, *, betas=
             end of long Gibbs runs), or for a DBM the list of layer states
             ``dbm.chain_states()``; one annealing run starts from each.
     """
+    seed = check_seed(seed)
     betas = _check_schedule(betas)
     path = path or model.annealing_path(base_visible_bias)
     state = path.state_from_samples(model_samples)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from course_lib.checks import ArgumentTypeError, check_finite_float, check_positive_int, describe
 from course_lib.sampling import all_binary_states, binary_states
 
 MAX_EXACT_HIDDEN = 30
@@ -39,13 +40,19 @@ def exact_log_partition(model, chunk_size=2**14):
     Raises:
         ValueError: if the model has more than ``MAX_EXACT_HIDDEN`` hidden units.
     """
-    n_hidden, free_energy = model.enumerated_free_energy()
+    try:
+        enumerated_free_energy = model.enumerated_free_energy
+    except AttributeError:
+        raise ArgumentTypeError("model must offer enumerated_free_energy() (an RBM or a "
+                                f"DBM); got {describe(model)}.") from None
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    n_hidden, free_energy = enumerated_free_energy()
     if n_hidden > MAX_EXACT_HIDDEN:
         raise ValueError(f"exact enumeration needs at most {MAX_EXACT_HIDDEN} hidden units "
                          f"(2^{MAX_EXACT_HIDDEN} states); this model has {n_hidden}. "
                          "Use ais_log_partition instead.")
     total = 2**n_hidden
-    chunk_size = min(2 ** int(np.log2(max(int(chunk_size), 1))), total)  # divides 2^H
+    chunk_size = min(2 ** int(np.log2(chunk_size)), total)  # a power of 2: divides 2^H
 
     @tf.function
     def chunk_logsumexp(start):
@@ -68,6 +75,9 @@ def exact_log_likelihood(model, v, log_z=None, batch_size=1000):
         log_z: a known log Z (exact or AIS); computed exactly when None.
         batch_size: rows per evaluation.
     """
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if log_z is not None:
+        log_z = check_finite_float(log_z, "log_z")
     v = model.check_visible(v)
     if log_z is None:
         log_z = exact_log_partition(model)
@@ -95,6 +105,8 @@ def exact_dbn_bound(dbn, v, log_z_top=None):
     Returns:
         (log_p, bound): two (n,) float64 arrays, with ``bound <= log_p``.
     """
+    if log_z_top is not None:
+        log_z_top = check_finite_float(log_z_top, "log_z_top")
     v = dbn.check_visible(v).astype(np.float64)
     sizes = dbn.layer_sizes[1:-1]
     if sum(sizes) > 20:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from course_lib.checks import check_positive_int, check_seed
+
 
 def pseudo_log_likelihood(model, v, *, num_bits=None, seed=0, batch_size=500):
     """Eq. (1.17): mean log pseudo-likelihood of binary ``v`` (nats per example).
@@ -19,15 +21,20 @@ def pseudo_log_likelihood(model, v, *, num_bits=None, seed=0, batch_size=500):
         v: (n, D) binary data.
         num_bits: ``None`` sums all D terms exactly; an int m instead averages m bits
             drawn uniformly per example and scales by D (an unbiased estimate).
-        seed: for the bit choice when ``num_bits`` is given.
+        seed: for the bit choice when ``num_bits`` is given, an integer >= 0.
+        batch_size: rows evaluated at once.
     """
+    if num_bits is not None:
+        num_bits = check_positive_int(num_bits, "num_bits")
+    seed = check_seed(seed)
+    batch_size = check_positive_int(batch_size, "batch_size")
     v = model.check_visible(v)
     if not np.all((v == 0) | (v == 1)):
         raise ValueError("pseudo_log_likelihood needs binary data (values 0 or 1).")
     n, d = v.shape
     rng = np.random.default_rng(seed)
     bits = (np.tile(np.arange(d), (n, 1)) if num_bits is None
-            else rng.integers(0, d, size=(n, int(num_bits))))
+            else rng.integers(0, d, size=(n, num_bits)))
     total = np.zeros(n)
     for i in range(0, n, batch_size):
         vb, ib = v[i:i + batch_size], bits[i:i + batch_size]
@@ -43,6 +50,7 @@ def pseudo_log_likelihood(model, v, *, num_bits=None, seed=0, batch_size=500):
 
 def reconstruction_error(model, v, batch_size=1000):
     """Mean squared error per example of the one-step reconstruction p(v | h), h ~ p(h | v)."""
+    batch_size = check_positive_int(batch_size, "batch_size")
     v = model.check_visible(v)
     errors = [float(model.reconstruction_error(tf.constant(v[i:i + batch_size]))) *
               len(v[i:i + batch_size]) for i in range(0, len(v), batch_size)]
@@ -51,8 +59,11 @@ def reconstruction_error(model, v, batch_size=1000):
 
 def free_energy_gap(model, v_train, v_heldout, batch_size=1000):
     """Eq. (1.18): mean F(held-out) - mean F(train subset of the same size)."""
+    batch_size = check_positive_int(batch_size, "batch_size")
+    v_train = model.check_visible(v_train, "v_train")
+    v_heldout = model.check_visible(v_heldout, "v_heldout")
+
     def mean_free(v):
-        v = model.check_visible(v)
         return float(np.concatenate([np.asarray(model.free_energy(tf.constant(v[i:i + batch_size])))
                                      for i in range(0, len(v), batch_size)]).mean())
     n = min(len(v_train), len(v_heldout))

@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
-from course_lib.checks import check_positive_int
+from course_lib.checks import check_finite_float, check_positive_int, check_seed
 
 
 def _batches(x, y, batch_size):
@@ -57,8 +57,9 @@ def importance_weighted_bound(model, x, *, num_samples, y=None, batch_size=100,
     num_samples = check_positive_int(num_samples, "num_samples")
     batch_size = check_positive_int(batch_size, "batch_size")
     chunk = min(check_positive_int(samples_per_chunk, "samples_per_chunk"), num_samples)
+    seed = check_seed(seed)
     x, y = _checked(model, x, y)
-    base = sampling.as_stateless_seed(int(seed))
+    base = sampling.as_stateless_seed(seed)
 
     @tf.function(reduce_retracing=True)
     def chunk_logsumexp(x, y, size, seed):
@@ -79,6 +80,7 @@ def importance_weighted_bound(model, x, *, num_samples, y=None, batch_size=100,
 
 def posterior_means_and_log_vars(model, x, *, y=None, batch_size=1000):
     """The encoder's (mu, log_var) for every row of ``x``, as float64 numpy arrays."""
+    batch_size = check_positive_int(batch_size, "batch_size")
     x, y = _checked(model, x, y)
     parts = [model.encode(xb, yb) for _, xb, yb in _batches(x, y, batch_size)]
     mean = np.concatenate([ops.convert_to_numpy(m) for m, _ in parts]).astype(np.float64)
@@ -93,6 +95,7 @@ def active_units(model, x, *, y=None, threshold=0.01, batch_size=1000):
     Returns:
         ``(num_active, variances)``: an int and a (d,) array (one variance per unit).
     """
+    threshold = check_finite_float(threshold, "threshold", at_least=0.0)
     mean, _ = posterior_means_and_log_vars(model, x, y=y, batch_size=batch_size)
     variances = mean.var(axis=0)
     return int((variances > threshold).sum()), variances

@@ -9,6 +9,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from course_lib.checks import is_int
+
 
 class Evaluator(keras.callbacks.Callback):
     """Records ``fn(model)`` whenever the number of parameter updates passes a milestone.
@@ -26,6 +28,12 @@ class Evaluator(keras.callbacks.Callback):
 
     def __init__(self, fn, at_updates, name="metric", verbose=False):
         super().__init__()
+        if not callable(fn):
+            raise TypeError(f"fn must be a function of the model; got {type(fn).__name__}.")
+        at_updates = list(at_updates)
+        if not at_updates or not all(is_int(u) and u >= 0 for u in at_updates):
+            raise ValueError("at_updates must be a non-empty list of integers >= 0; got "
+                             f"{at_updates[:5]!r}{' ...' if len(at_updates) > 5 else ''}.")
         self.fn, self.name, self.verbose = fn, name, verbose
         self.milestones = sorted(int(u) for u in at_updates)
         self.updates, self.values = [], []

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib.checks import check_positive_int
+from course_lib.checks import DataError, check_positive_int
 from course_lib.training.guard import DivergenceGuard
 
 # Batches run per compiled call when the user does not say. A small model's step costs less
@@ -56,44 +56,89 @@ def unpack_batch(data, model_name="this model"):
     return x, y
 
 
-def array_dataset(x, batch_size, *, y=None, shuffle=True, seed=None):
+def array_dataset(x, batch_size, *, y=None, shuffle=True, seed=None, epoch=0):
     """A ``tf.data`` pipeline of ``batch_size`` rows of ``x`` (and of ``y``, if given, as
-    ``(x, y)`` pairs), reshuffled every epoch when ``shuffle``.
+    ``(x, y)`` pairs), in an order that depends only on ``(seed, epoch)``.
 
-    The array is stored once as a tensor; each batch is one ``tf.gather`` of shuffled
-    indices, so no per-example work is done. Every row is used once per epoch: the last
-    batch holds the ``len(x) % batch_size`` rows left over, when there are any (when there
-    are none, batches have a static shape). With ``seed`` set, the sequence of epoch orders
-    is the same on every run.
+    The array is stored once as a tensor; each batch is one ``tf.gather`` of a slice of a
+    permutation of the rows, so no per-example work is done. Every row is used once per
+    pass: the last batch holds the ``len(x) % batch_size`` rows left over, when there are
+    any (when there are none, batches have a static shape).
+
+    The order of a pass is the stateless permutation keyed by ``(seed, epoch)``: with
+    ``epoch`` a ``tf.Variable`` (read each time an iterator starts), setting it to the
+    epoch number before each epoch gives every epoch its own order, and the same order on
+    every run and after a resume; the shared ``fit`` does this. With an int ``epoch`` every
+    pass has the same order. ``seed=None`` draws one at random.
 
     tf.data's default static optimizations are off: they rewrite the pipeline through a
     serialized graph that holds a copy of the captured array, at every iterator creation
-    (twice per ``fit``, about 0.2 s for MNIST); the one that applies here, a parallel
-    ``map``, is asked for directly.
+    (twice per ``fit``, about 0.2 s for MNIST).
     """
     batch_size = check_positive_int(batch_size, "batch_size")
     if y is not None and len(y) != len(x):
         raise ValueError(f"x and y must have the same number of rows; got {len(x)} and "
                          f"{len(y)}.")
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))
+    num_rows = len(x)
+    num_batches = -(-num_rows // batch_size)
     data = tf.constant(x)
     labels = None if y is None else tf.constant(y)
-    indices = tf.data.Dataset.range(len(x))
-    if shuffle:
-        indices = indices.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    if labels is None:
-        gather = lambda i: tf.gather(data, i)  # noqa: E731
-    else:
-        gather = lambda i: (tf.gather(data, i), tf.gather(labels, i))  # noqa: E731
-    whole_batches = len(x) % batch_size == 0   # then no row is dropped by drop_remainder
+    key = tf.constant([int(seed) % 2**63, 0], tf.int64)
+
+    def permutation(_):
+        rows = tf.range(num_rows, dtype=tf.int64)
+        if not shuffle:
+            return rows
+        current = tf.cast(epoch.read_value() if isinstance(epoch, tf.Variable) else epoch,
+                          tf.int64)
+        return tf.random.experimental.stateless_shuffle(rows, key + tf.stack([0, current]))
+
+    whole_batches = num_rows % batch_size == 0
+
+    def batches(order):
+        def gather(k):
+            i = order[k * batch_size:(k + 1) * batch_size]
+            if whole_batches:
+                i = tf.ensure_shape(i, (batch_size,))
+            return tf.gather(data, i) if labels is None else (tf.gather(data, i),
+                                                              tf.gather(labels, i))
+        return tf.data.Dataset.range(num_batches).map(gather)
+
     options = tf.data.Options()
     options.experimental_optimization.apply_default_optimizations = False
-    return (indices.batch(batch_size, drop_remainder=whole_batches)
-            .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return (tf.data.Dataset.from_tensors(0).map(permutation).flat_map(batches)
+            .apply(tf.data.experimental.assert_cardinality(num_batches))
             .prefetch(tf.data.AUTOTUNE).with_options(options))
 
 
+class _EpochCounter(keras.callbacks.Callback):
+    """Sets the variable that keys :func:`array_dataset`'s order to the epoch number
+    before each epoch's iterator starts."""
+
+    def __init__(self, variable):
+        super().__init__()
+        self.variable = variable
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.variable.assign(epoch)
+
+
 def _is_array(x):
-    return isinstance(x, np.ndarray) or tf.is_tensor(x)
+    """Array-like input: a NumPy array, a tensor, or a (nested) list of numbers."""
+    return isinstance(x, (np.ndarray, list)) or tf.is_tensor(x)
+
+
+_INPUT_CHECK = "course_lib input check: "   # marks our errors raised inside tf.data
+
+
+def _unwrap_input_error(error):
+    """The message of an input check that failed inside a ``tf.data`` pipeline, or None."""
+    text = str(getattr(error, "message", error))
+    if _INPUT_CHECK not in text:
+        return None
+    return text.split(_INPUT_CHECK, 1)[1].splitlines()[0].strip()
 
 
 class GuardedFitMixin:
@@ -104,7 +149,9 @@ class GuardedFitMixin:
     - An array ``x`` is validated by the model's ``check_visible`` (shape, finite values,
       range) and fed through :func:`array_dataset`; every row is trained each epoch (the
       last batch may be smaller). ``batch_size`` defaults to 32, as in Keras; anything but
-      a positive integer is refused. The shuffle order follows the model's ``seed``.
+      a positive integer is refused. Epoch ``e``'s order depends only on the model's
+      ``seed`` and ``e``, so a run resumed at ``initial_epoch`` sees the same orders as an
+      uninterrupted one.
     - An array ``y`` (labels of a conditional model) goes along. A model that takes labels
       defines ``check_labels(y, num_rows)``, which validates them (and refuses ``y=None`` if
       it needs them); other models refuse ``y``.
@@ -112,6 +159,8 @@ class GuardedFitMixin:
       the same way; ``validation_split`` holds out the last fraction of the rows, as Keras
       does.
     - ``sample_weight`` and ``class_weight`` are refused: no course model weights examples.
+    - A model names ``checkpoint_monitor`` (and ``checkpoint_mode``), the logged metric
+      by which :class:`~course_lib.training.SafeCheckpoint` keeps its best model.
     - Unless ``guard=False``, :class:`DivergenceGuard` (with the model's
       ``divergence_advice``) runs first among the callbacks, so a checkpoint or any user
       callback sees only weights the guard has passed.
@@ -126,10 +175,13 @@ class GuardedFitMixin:
     """
 
     divergence_advice = None
+    checkpoint_monitor = None   # the logged metric SafeCheckpoint keeps the best model by
+    checkpoint_mode = "min"     # ... and whether lower ("min") or higher ("max") is better
 
     def compile(self, *args, steps_per_execution=None, **kwargs):
         if steps_per_execution is None:
             steps_per_execution = default_steps_per_execution()
+        check_positive_int(steps_per_execution, "steps_per_execution")
         return super().compile(*args, steps_per_execution=steps_per_execution, **kwargs)
 
     def compile_from_config(self, config):
@@ -149,6 +201,12 @@ class GuardedFitMixin:
 
     def _arrays(self, x, y, name):
         """Validated (x, y) arrays: the model's checks of rows and labels."""
+        if isinstance(x, list):
+            try:
+                x = np.asarray(x, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise DataError(f"{name} is a list that is not a rectangular table of numbers; "
+                                "pass an array of shape (n, d).") from None
         x = self.check_visible(x, name=name)
         check_labels = getattr(self, "check_labels", None)
         if check_labels is not None:        # the model says whether labels are required
@@ -157,16 +215,56 @@ class GuardedFitMixin:
             raise ValueError(f"{type(self).__name__}.fit takes no labels; got y for {name}.")
         return x, y
 
+    def _checked_dataset(self, dataset, name):
+        """``dataset`` with every batch put through the model's own checks (the same
+        ``check_visible`` and ``check_labels`` as arrays), run on the host as the batches
+        are produced: a bad batch stops ``fit`` with the same message an array would get."""
+        check_labels = getattr(self, "check_labels", None)
+        spec = dataset.element_spec
+        parts = len(spec) if isinstance(spec, tuple) else 1
+        if parts > 3 or (parts == 3 and spec[2] is not None):
+            raise ValueError(f"{type(self).__name__} does not weight examples; {name} yields "
+                             f"{parts}-tuples (x, y, sample_weight). Yield x or (x, y).")
+        has_labels = parts >= 2 and spec[1] is not None
+        if check_labels is not None and not has_labels:
+            check_labels(None, None)           # raises if the model needs labels
+        if check_labels is None and has_labels:
+            raise ValueError(f"{type(self).__name__}.fit takes no labels; {name} yields "
+                             "(x, y) pairs.")
+
+        def host_check(fn, *args):
+            try:
+                return fn(*args)
+            except (TypeError, ValueError) as error:
+                raise ValueError(_INPUT_CHECK + str(error)) from None
+
+        def check(*element):
+            x = element[0]
+            checked = tf.numpy_function(
+                lambda a: host_check(self.check_visible, a, f"a batch of {name}"), [x],
+                tf.float32, stateful=False)
+            checked.set_shape(x.shape)
+            if not has_labels:
+                return checked
+            y = element[1]
+            labels = tf.numpy_function(
+                lambda a, b: host_check(check_labels, b, len(a), f"the labels of {name}"),
+                [x, y], tf.int32, stateful=False)
+            labels.set_shape(y.shape)
+            return checked, labels
+
+        return dataset.map(check)
+
     def _validation_arrays(self, validation_data):
-        if _is_array(validation_data):
-            return self._arrays(validation_data, None, "validation_data")
-        if isinstance(validation_data, (tuple, list)) and 1 <= len(validation_data) <= 3 \
-                and all(_is_array(part) for part in validation_data):
+        if isinstance(validation_data, tuple) and 1 <= len(validation_data) <= 3 \
+                and all(part is None or _is_array(part) for part in validation_data):
             if len(validation_data) == 3 and validation_data[2] is not None:
                 raise ValueError(f"{type(self).__name__} does not weight examples; got "
                                  "validation_data with sample weights.")
             return self._arrays(validation_data[0], (list(validation_data) + [None])[1],
                                 "validation_data")
+        if _is_array(validation_data):
+            return self._arrays(validation_data, None, "validation_data")
         return None
 
     def fit(self, x=None, y=None, *, batch_size=None, epochs=1, shuffle=True,
@@ -178,6 +276,12 @@ class GuardedFitMixin:
                              f"{'sample_weight' if sample_weight is not None else 'class_weight'}"
                              ". Drop it, or resample the data in proportion to the weights.")
         check_positive_int(epochs, "epochs")
+        initial_epoch = check_positive_int(kwargs.get("initial_epoch", 0), "initial_epoch",
+                                           minimum=0)
+        if initial_epoch >= epochs:
+            raise ValueError(f"initial_epoch={initial_epoch} leaves nothing to train with "
+                             f"epochs={epochs}: epochs counts from the start of training, "
+                             f"so to train {epochs} more pass epochs={initial_epoch + epochs}.")
         if batch_size is not None:
             check_positive_int(batch_size, "batch_size")
         if validation_split and not (isinstance(validation_split, float)
@@ -197,12 +301,30 @@ class GuardedFitMixin:
                 split = len(x) - held_out   # the last rows, before shuffling, as in Keras
                 validation_data = (x[split:], None if y is None else y[split:])
                 x, y = x[:split], None if y is None else y[:split]
-            x = array_dataset(x, batch_size, y=y, shuffle=shuffle, seed=self.seed)
+            epoch = tf.Variable(initial_epoch, dtype=tf.int64, trainable=False)
+            x = array_dataset(x, batch_size, y=y, shuffle=shuffle, seed=self.seed, epoch=epoch)
             y, batch_size = None, None
-        elif validation_split:
-            raise ValueError(f"validation_split needs array input; got {type(x).__name__}. "
-                             "Pass validation_data instead.")
-        validation = self._validation_arrays(validation_data)
+            callbacks = [*(callbacks or []), _EpochCounter(epoch)]
+        elif isinstance(x, tf.data.Dataset):
+            if validation_split:
+                raise ValueError(f"validation_split needs array input; got "
+                                 f"{type(x).__name__}. Pass validation_data instead.")
+            if y is not None:
+                raise ValueError("y must be None when x is a tf.data.Dataset: the dataset "
+                                 "yields the labels.")
+            x = self._checked_dataset(x, "x")
+        else:
+            raise TypeError(f"{name}.fit takes x as an array (NumPy, tensor or list) or a "
+                            f"tf.data.Dataset; got {type(x).__name__}.")
+        validation = None
+        if isinstance(validation_data, tf.data.Dataset):
+            validation_data = self._checked_dataset(validation_data, "validation_data")
+        elif validation_data is not None:
+            validation = self._validation_arrays(validation_data)
+            if validation is None:
+                raise TypeError("validation_data must be an array, a tuple (x_val, y_val) of "
+                                "arrays, or a tf.data.Dataset; got "
+                                f"{type(validation_data).__name__}.")
         if validation is not None:
             validation_data = array_dataset(
                 validation[0], validation_batch_size or DEFAULT_BATCH_SIZE, y=validation[1],
@@ -212,10 +334,45 @@ class GuardedFitMixin:
         callbacks = list(callbacks or [])
         if guard and not any(isinstance(c, DivergenceGuard) for c in callbacks):
             callbacks.insert(0, DivergenceGuard(advice=self.divergence_advice))
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False,
-                           validation_data=validation_data,
-                           validation_batch_size=validation_batch_size, callbacks=callbacks,
-                           **kwargs)
+        return self._unwrapped(lambda: super(GuardedFitMixin, self).fit(
+            x, y, batch_size=batch_size, epochs=epochs, shuffle=False,
+            validation_data=validation_data, validation_batch_size=validation_batch_size,
+            callbacks=callbacks, **kwargs))
+
+    def _input(self, x, y, batch_size, name):
+        """Array or tf.data input for ``evaluate``/``predict``, checked as ``fit`` checks it
+        and fed in order through :func:`array_dataset`. Returns the dataset."""
+        if batch_size is not None:
+            check_positive_int(batch_size, "batch_size")
+        if _is_array(x):
+            x, y = self._arrays(x, y, name)
+            return array_dataset(x, batch_size or DEFAULT_BATCH_SIZE, y=y, shuffle=False)
+        if isinstance(x, tf.data.Dataset):
+            if y is not None:
+                raise ValueError("y must be None when x is a tf.data.Dataset: the dataset "
+                                 "yields the labels.")
+            return self._checked_dataset(x, name)
+        raise TypeError(f"{type(self).__name__} takes x as an array (NumPy, tensor or list) or "
+                        f"a tf.data.Dataset; got {type(x).__name__}.")
+
+    def _unwrapped(self, run):
+        """Runs ``run()``; an input check that failed inside tf.data becomes a DataError."""
+        try:
+            return run()
+        except tf.errors.OpError as error:
+            message = _unwrap_input_error(error)
+            if message is None:
+                raise
+            raise DataError(message) from None
+
+    def evaluate(self, x=None, y=None, *, batch_size=None, sample_weight=None, **kwargs):
+        """Keras' ``evaluate``, with the input checked as in ``fit`` (labels included) and
+        sample weights refused."""
+        if sample_weight is not None:
+            raise ValueError(f"{type(self).__name__} does not weight examples; got "
+                             "sample_weight.")
+        data = self._input(x, y, batch_size, "x")
+        return self._unwrapped(lambda: super(GuardedFitMixin, self).evaluate(data, **kwargs))
 
     def _build_optimizers(self):
         """Builds every optimizer's slots before the first trace: if that trace fails (bad

@@ -38,6 +38,7 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
+from course_lib.checks import ArgumentTypeError, check_finite_float, check_positive_int, describe
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -51,6 +52,8 @@ def reparameterize(mean, log_var, seed, num_samples=None):
         num_samples: None for one draw per row, shape (n, d); an int k for k draws,
             shape (k, n, d).
     """
+    if num_samples is not None:
+        num_samples = check_positive_int(num_samples, "num_samples")
     shape = ops.shape(mean) if num_samples is None else (num_samples, *ops.shape(mean))
     eps = sampling.normal(shape, seed, dtype=mean.dtype)
     return mean + ops.exp(0.5 * log_var) * eps
@@ -128,6 +131,14 @@ def log_mean_exp(a, axis=0):
     return ops.logsumexp(a, axis=axis) - ops.log(n)
 
 
+def _estimator_arguments(f, mean, std, num_samples):
+    """Validates the arguments shared by the two gradient estimators of Eq. (4.2)."""
+    if not callable(f):
+        raise ArgumentTypeError(f"f must be a function of a float tensor; got {describe(f)}.")
+    return (check_finite_float(mean, "mean"), check_finite_float(std, "std", above=0.0),
+            check_positive_int(num_samples, "num_samples"))
+
+
 def _per_sample_derivative(f, z):
     with tf.GradientTape() as tape:
         tape.watch(z)
@@ -148,6 +159,7 @@ def score_function_gradients(f, mean, std, num_samples, seed):
         (num_samples,) tensor; its mean estimates the gradient and its variance is the
         estimator's variance for one sample.
     """
+    mean, std, num_samples = _estimator_arguments(f, mean, std, num_samples)
     z = mean + std * sampling.normal((num_samples,), seed)
     return f(z) * (z - mean) / std**2
 
@@ -155,5 +167,6 @@ def score_function_gradients(f, mean, std, num_samples, seed):
 def reparameterized_gradients(f, mean, std, num_samples, seed):
     """Eq. (4.2b): per-sample estimates ``f'(mean + std * eps)``, by automatic
     differentiation of ``f``. Arguments and result as :func:`score_function_gradients`."""
+    mean, std, num_samples = _estimator_arguments(f, mean, std, num_samples)
     z = mean + std * sampling.normal((num_samples,), seed)
     return _per_sample_derivative(f, z)

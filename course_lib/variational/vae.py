@@ -31,7 +31,17 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
-from course_lib.checks import check_images, check_positive_int
+from course_lib.checks import (
+    check_bool,
+    check_finite_float,
+    check_images,
+    check_int_sequence,
+    check_interval,
+    check_positive_int,
+    check_seed,
+    describe,
+    is_concrete,
+)
 from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
 from course_lib.variational import latent
 
@@ -100,6 +110,8 @@ class VAE(GuardedFitMixin, keras.Model):
                          "(Adam(clipnorm=1.0)); keep log_var_range finite; check that the "
                          "inputs match the likelihood (binary or [0, 1] for Bernoulli)")
 
+    checkpoint_monitor = "negative_bound"  # SafeCheckpoint keeps the lowest
+
     def __init__(self, input_dim=784, latent_dim=50, hidden_units=(200, 200), *,
                  activation="tanh", likelihood="bernoulli", objective="elbo", num_samples=1,
                  num_classes=None, kl_weight=1.0, decoder_log_var=None,
@@ -107,17 +119,27 @@ class VAE(GuardedFitMixin, keras.Model):
         super().__init__(**kwargs)
         self.input_dim = check_positive_int(input_dim, "input_dim")
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        self.hidden_units = [check_positive_int(n, "hidden layer width") for n in hidden_units]
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}.")
-        if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}; got {objective!r}.")
+        self.hidden_units = check_int_sequence(hidden_units, "hidden_units",
+                                               item="hidden layer width", min_length=0)
+        if not isinstance(likelihood, str) or likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got "
+                             f"{describe(likelihood)}.")
+        if not isinstance(objective, str) or objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}; got "
+                             f"{describe(objective)}.")
+        try:
+            keras.activations.get(activation)
+        except (ValueError, TypeError):
+            raise ValueError(f"activation must name a Keras activation (e.g. 'tanh', 'relu') "
+                             f"or be a function; got {describe(activation)}.") from None
         if num_classes is not None:
             check_positive_int(num_classes, "num_classes", minimum=2)
-        low, high = (float(b) for b in log_var_range)
-        if not low < high:
-            raise ValueError(f"log_var_range must be (low, high) with low < high; got "
-                             f"{tuple(log_var_range)}.")
+        low, high = check_interval(log_var_range, "log_var_range")
+        kl_weight = check_finite_float(kl_weight, "kl_weight", at_least=0.0)
+        if decoder_log_var is not None:
+            decoder_log_var = check_finite_float(decoder_log_var, "decoder_log_var",
+                                                 at_least=low, at_most=high)
+        dynamic_binarization = check_bool(dynamic_binarization, "dynamic_binarization")
         if dynamic_binarization and likelihood != "bernoulli":
             raise ValueError("dynamic_binarization needs likelihood='bernoulli'; got "
                              f"{likelihood!r}.")
@@ -127,8 +149,8 @@ class VAE(GuardedFitMixin, keras.Model):
         self.initial_kl_weight = float(kl_weight)
         self.decoder_log_var_init = None if decoder_log_var is None else float(decoder_log_var)
         self.log_var_range = (low, high)
-        self.dynamic_binarization = bool(dynamic_binarization)
-        self.seed = seed
+        self.dynamic_binarization = dynamic_binarization
+        self.seed = check_seed(seed, allow_none=True)
         self.seed_generator = sampling.tracked_seed_generator(self, seed)
         # minus the training objective (the beta-weighted or IW bound): named so that it
         # does not clash with the automatic "loss" metric of keras.Model.compile
@@ -172,6 +194,8 @@ class VAE(GuardedFitMixin, keras.Model):
             return a
         if y is None:
             raise ValueError(labels_needed(self.num_classes))
+        if is_concrete(y):          # symbolic labels: validated where they enter (fit)
+            y = self.check_labels(ops.convert_to_numpy(y) if tf.is_tensor(y) else y)
         one_hot = ops.one_hot(ops.cast(ops.reshape(y, (-1,)), "int32"), self.num_classes,
                               dtype=a.dtype)
         if len(a.shape) == 3:                      # (k, n, d): the same label for every draw
@@ -181,6 +205,9 @@ class VAE(GuardedFitMixin, keras.Model):
     def encode(self, x, y=None):
         """q(z | x): returns ``(mu, log_var)``, each (n, d), log_var clipped to the range."""
         x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        if len(x.shape) != 2 or x.shape[-1] not in (None, self.input_dim):
+            raise ValueError(f"x must have shape (n, {self.input_dim}); got shape "
+                             f"{tuple(x.shape)}.")
         out = self.encoder(self._with_label(x, y))
         mean, raw_log_var = ops.split(out, 2, axis=-1)
         return mean, ops.clip(raw_log_var, *self.log_var_range)
@@ -189,6 +216,9 @@ class VAE(GuardedFitMixin, keras.Model):
         """p(x | z)'s parameters for z of shape (n, d) or (k, n, d): logits (Bernoulli and
         continuous Bernoulli) or means (Gaussian), with the shape of z's leading axes."""
         z = ops.convert_to_tensor(z, dtype=self.compute_dtype)
+        if len(z.shape) not in (2, 3) or z.shape[-1] not in (None, self.latent_dim):
+            raise ValueError(f"z must have shape (n, {self.latent_dim}) or (k, n, "
+                             f"{self.latent_dim}); got shape {tuple(z.shape)}.")
         h = self._with_label(z, y)
         if len(h.shape) == 2:
             return self.decoder(h)
@@ -225,6 +255,7 @@ class VAE(GuardedFitMixin, keras.Model):
         Their mean over i is an unbiased estimate of the ELBO (4.1); their log-mean-exp is
         the importance-weighted bound (4.7).
         """
+        num_samples = check_positive_int(num_samples, "num_samples")
         x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
         mean, log_var = self.encode(x, y)
         z = latent.reparameterize(mean, log_var, sampling.resolve_seed(seed, self.seed_generator),
@@ -326,9 +357,12 @@ class VAE(GuardedFitMixin, keras.Model):
         return arr.astype(np.int32)
 
     def sample(self, num_samples, *, y=None, seed=None):
-        """Images E[x | z] for z ~ p(z) = N(0, I) (with labels ``y`` if conditional)."""
+        """Images E[x | z] for z ~ p(z) = N(0, I) (with labels ``y`` if conditional: one
+        label for all, or one per sample)."""
         num_samples = check_positive_int(num_samples, "num_samples")
-        y = self.check_labels(None if y is None else np.broadcast_to(y, (num_samples,)))
+        if y is not None and np.ndim(y) == 0:
+            y = np.full(num_samples, y)
+        y = self.check_labels(y, num_samples)
         z = sampling.normal((num_samples, self.latent_dim),
                             sampling.resolve_seed(seed, self.seed_generator))
         return ops.convert_to_numpy(self.mean_image(self.decode(z, y)))
@@ -363,9 +397,7 @@ class KLAnnealing(keras.callbacks.Callback):
     def __init__(self, warmup_steps, start=0.0):
         super().__init__()
         self.warmup_steps = check_positive_int(warmup_steps, "warmup_steps")
-        if not 0.0 <= start <= 1.0:
-            raise ValueError(f"start must be in [0, 1]; got {start!r}.")
-        self.start = float(start)
+        self.start = check_finite_float(start, "start", at_least=0.0, at_most=1.0)
         self.history = []
 
     def beta(self, step):

@@ -31,7 +31,15 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
-from course_lib.checks import check_positive_int, check_probabilities
+from course_lib.checks import (
+    ArgumentTypeError,
+    check_finite_float,
+    check_int_sequence,
+    check_positive_int,
+    check_probabilities,
+    check_seed,
+    is_concrete,
+)
 from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
 from course_lib.variational import latent
 
@@ -86,9 +94,23 @@ class VectorQuantizer(keras.layers.Layer):
         return config
 
 
+def _check_code_values(codes, num_embeddings, name="codes"):
+    """Integer codes in [0, K): ``take`` and ``bincount`` would otherwise fail deep inside
+    TensorFlow, or, for a negative code, silently read another code's vector."""
+    if codes.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"{name} must be integer codes; got dtype {codes.dtype} "
+                                f"(shape {codes.shape}).")
+    if codes.size and (codes.min() < 0 or codes.max() >= num_embeddings):
+        raise ValueError(f"{name} must lie in [0, {num_embeddings}); got values in "
+                         f"[{codes.min()}, {codes.max()}].")
+
+
 def perplexity(codes, num_embeddings):
     """exp(entropy) of the codes' empirical distribution: the effective number of codes used
     (1 when every position takes the same code, K when all are used equally)."""
+    num_embeddings = check_positive_int(num_embeddings, "num_embeddings")
+    if is_concrete(codes):
+        _check_code_values(np.asarray(codes), num_embeddings)
     counts = ops.bincount(ops.reshape(ops.cast(codes, "int32"), (-1,)), minlength=num_embeddings)
     p = ops.cast(counts, "float32") / ops.cast(ops.sum(counts), "float32")
     return ops.exp(-ops.sum(p * ops.log(p + 1e-10)))
@@ -118,18 +140,21 @@ class VQVAE(GuardedFitMixin, keras.Model):
     divergence_advice = ("lower the learning rate; re-start the codebook from data "
                          "(init_codebook) if most codes are unused")
 
+    checkpoint_monitor = "total_loss"  # SafeCheckpoint keeps the lowest
+
     def __init__(self, image_shape=(28, 28), *, num_embeddings=64, embedding_dim=16,
                  filters=(32, 64), commitment_cost=0.25, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.image_shape = tuple(check_positive_int(s, "image size") for s in image_shape)
-        self.filters = [check_positive_int(f, "filters") for f in filters]
+        self.image_shape = tuple(check_int_sequence(image_shape, "image_shape",
+                                                    item="image size", length=2))
+        self.filters = check_int_sequence(filters, "filters", item="filters")
         scale = 2 ** len(self.filters)
         if any(s % scale for s in self.image_shape):
             raise ValueError(f"image_shape {self.image_shape} must be divisible by {scale} "
                              f"(2 ** len(filters)).")
-        if not commitment_cost >= 0:
-            raise ValueError(f"commitment_cost must be >= 0; got {commitment_cost!r}.")
-        self.commitment_cost, self.seed = float(commitment_cost), seed
+        self.commitment_cost = check_finite_float(commitment_cost, "commitment_cost",
+                                                  at_least=0.0)
+        self.seed = check_seed(seed, allow_none=True)
         self.input_dim = int(np.prod(self.image_shape))
         self.grid_shape = tuple(s // scale for s in self.image_shape)
         self._codebook_size = (num_embeddings, embedding_dim)     # checked by the quantizer
@@ -181,7 +206,13 @@ class VQVAE(GuardedFitMixin, keras.Model):
         return ops.reshape(self.decoder(z_q), (-1, self.input_dim))
 
     def decode_codes(self, codes):
-        """Bernoulli logits for integer codes (n, h, w)."""
+        """Bernoulli logits for integer codes (n, h, w) in [0, K)."""
+        if is_concrete(codes):
+            codes = np.asarray(codes)
+            if codes.ndim != 3 or codes.shape[1:] != self.grid_shape:
+                raise ValueError(f"codes must have shape (n, {self.grid_shape[0]}, "
+                                 f"{self.grid_shape[1]}); got shape {codes.shape}.")
+            _check_code_values(codes, self.num_embeddings)
         return self.decode(self.quantizer.lookup(codes))
 
     def call(self, x):
@@ -240,6 +271,7 @@ class VQVAE(GuardedFitMixin, keras.Model):
     def init_codebook(self, x, *, seed=0):
         """Sets the K codebook vectors to encoder outputs at random positions of images x,
         so that every code starts where the data are (no dead codes at the start)."""
+        seed = check_seed(seed)
         z_e = ops.convert_to_numpy(self.encode(self.check_visible(x)))
         flat = z_e.reshape(-1, self.embedding_dim)
         if len(flat) < self.num_embeddings:
@@ -250,6 +282,7 @@ class VQVAE(GuardedFitMixin, keras.Model):
 
     def codes_of(self, x, batch_size=1000):
         """Integer codes (n, h, w) of images x, as numpy, computed in batches."""
+        batch_size = check_positive_int(batch_size, "batch_size")
         x = self.check_visible(x)
         return np.concatenate([ops.convert_to_numpy(self.codes(x[s:s + batch_size]))
                                for s in range(0, len(x), batch_size)]).astype(np.int64)
@@ -257,6 +290,9 @@ class VQVAE(GuardedFitMixin, keras.Model):
     def log_likelihood_given_codes(self, x, codes):
         """log p(x | z_q(k)) for images x and their codes (numpy, (n,))."""
         x = self.check_visible(x)
+        if len(np.shape(codes)) < 1 or len(codes) != len(x):
+            raise ValueError(f"codes must hold one code grid per image ({len(x)}); got "
+                             f"shape {np.shape(codes)}.")
         return ops.convert_to_numpy(latent.bernoulli_log_prob(x, self.decode_codes(codes)))
 
     def get_config(self):
@@ -278,15 +314,14 @@ class PositionwisePrior:
 
     def __init__(self, num_embeddings, *, alpha=1.0):
         self.num_embeddings = check_positive_int(num_embeddings, "num_embeddings", minimum=2)
-        if not alpha > 0:
-            raise ValueError(f"alpha must be > 0; got {alpha!r}.")
-        self.alpha, self.log_probs, self.grid_shape = float(alpha), None, None
+        self.alpha = check_finite_float(alpha, "alpha", above=0.0)
+        self.log_probs, self.grid_shape = None, None
 
     def _check_codes(self, codes):
         codes = np.asarray(codes)
-        if codes.dtype.kind not in "iu" or codes.ndim < 2:
-            raise ValueError("codes must be an integer array (n, positions...); got dtype "
-                             f"{codes.dtype} and shape {codes.shape}.")
+        if codes.dtype.kind not in "iu" or codes.ndim < 2 or len(codes) == 0:
+            raise ValueError("codes must be a non-empty integer array (n, positions...); got "
+                             f"dtype {codes.dtype} and shape {codes.shape}.")
         if codes.size and (codes.min() < 0 or codes.max() >= self.num_embeddings):
             raise ValueError(f"codes must lie in [0, {self.num_embeddings}); got values in "
                              f"[{codes.min()}, {codes.max()}].")
@@ -317,7 +352,8 @@ class PositionwisePrior:
     def sample(self, num_samples, *, seed=0):
         """Codes drawn independently at every position, shape (num_samples, h, w)."""
         self._fitted()
-        rng = np.random.default_rng(seed)
+        num_samples = check_positive_int(num_samples, "num_samples")
+        rng = np.random.default_rng(check_seed(seed))
         probs = np.exp(self.log_probs)
         cumulative = np.cumsum(probs, axis=1)
         u = rng.random((num_samples, len(probs), 1))

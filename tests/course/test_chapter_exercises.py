@@ -1,6 +1,10 @@
-"""Round trip of every chapter's exercises: release a student version, grade it, grade it
-again with the solutions filled back in. Runs each chapter notebook twice in smoke mode."""
+"""Round trip of every chapter's exercises: release a student version (checked statically for
+every chapter), grade it with the solutions filled back in (full marks), and grade it bare
+(zero). Each grading runs the chapter twice in smoke mode (the instructor's reference run,
+then the submission), so the default run grades one chapter filled in; ``pytest -m slow``
+grades all four both ways (about half an hour on two cores)."""
 
+import ast
 from pathlib import Path
 
 import nbformat
@@ -39,26 +43,80 @@ def _fill_in(student, instructor):
     return student
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_student_round_trip(notebook, tmp_path):
+def _defined_names(source):
+    """Names a cell binds at its top level (functions, classes, assignments)."""
+    tree = ast.parse(source)
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        for target in getattr(node, "targets", []) + [getattr(node, "target", None)]:
+            for leaf in ast.walk(target) if target is not None else []:
+                if isinstance(leaf, ast.Name):
+                    names.add(leaf.id)
+    return names
+
+
+def _hidden_region(source):
+    return source.split(exercises.HIDDEN_BEGIN, 1)[1].split(exercises.HIDDEN_END, 1)[0]
+
+
+PARAMS = dict(argnames="notebook", argvalues=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+
+
+@pytest.mark.parametrize(**PARAMS)
+def test_release_hides_the_solutions_and_tests(notebook, tmp_path):
     instructor = nbformat.read(notebook, as_version=4)
     graded = exercises.exercises(instructor)
     assert len(graded) >= 3, f"{notebook.name} has {len(graded)} graded exercises; want >= 3"
-
-    student_path = exercises.release(notebook, tmp_path / notebook.name)
-    student_text = student_path.read_text()
+    student_text = exercises.release(notebook, tmp_path / notebook.name).read_text()
     for line in _solution_lines(instructor):
         if len(line) > 12:  # skip short generic lines such as "return x"
             assert line not in student_text, f"solution text leaked: {line!r}"
     assert exercises.HIDDEN_BEGIN not in student_text
     assert student_text.count(exercises.STUDENT_STUB) >= len(graded)
 
+
+@pytest.mark.parametrize(**PARAMS)
+def test_every_hidden_test_checks_numbers_from_the_students_code(notebook):
+    """What makes a stubbed exercise score 0 without running the chapter: each graded cell
+    calls something a solution cell defines, and its hidden tests compare numbers with
+    check_answer (the grader checks them against the instructor's own run). The executed
+    proof is test_student_version_scores_zero, run with ``pytest -m slow``."""
+    instructor = nbformat.read(notebook, as_version=4)
+    solutions = set()
+    for cell in instructor.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
+            solutions |= _defined_names(cell.source)
+    for exercise in exercises.exercises(instructor):
+        cell = instructor.cells[exercise["cell_index"]]
+        used = {n.id for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Name)}
+        assert used & solutions, (exercise["grade_id"], "uses nothing the student writes")
+        assert "check_answer(" in _hidden_region(cell.source), exercise["grade_id"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(**PARAMS)
+def test_student_version_scores_zero(notebook, tmp_path):
+    student_path = exercises.release(notebook, tmp_path / notebook.name)
     report = exercises.grade(student_path, notebook, report_path=tmp_path / "student.json",
                              env=SMOKE, timeout=900)
     assert report["score"] == 0, report
     assert all("NotImplementedError" in e["reason"] for e in report["exercises"]), report
 
+
+# Grading the filled-in version runs the chapter twice (the reference, then the submission);
+# the default run does it for one chapter, ``pytest -m slow`` for the other three.
+IN_DEFAULT_RUN = "03_dbm"
+
+
+@pytest.mark.parametrize("notebook", [
+    pytest.param(p, id=p.stem, marks=() if p.stem == IN_DEFAULT_RUN else pytest.mark.slow)
+    for p in NOTEBOOKS])
+def test_filled_in_version_scores_full_marks(notebook, tmp_path):
+    instructor = nbformat.read(notebook, as_version=4)
+    graded = exercises.exercises(instructor)
+    student_path = exercises.release(notebook, tmp_path / notebook.name)
     filled_path = tmp_path / "filled" / notebook.name
     filled_path.parent.mkdir()
     nbformat.write(_fill_in(nbformat.read(student_path, as_version=4), instructor), filled_path)

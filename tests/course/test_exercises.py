@@ -21,6 +21,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from course_lib.course.exercises import (
     HIDDEN_BEGIN,
     HIDDEN_END,
+    PASSED_VARIABLES,
     SOLUTION_BEGIN,
     SOLUTION_END,
     STUDENT_STUB,
@@ -186,6 +187,14 @@ def _set_meta(grade_id, key, value):
     return mutate
 
 
+def _unmark(grade_id):
+    def mutate(nb):
+        cell = _cell(nb, grade_id)
+        cell.source = "\n".join(line for line in cell.source.split("\n")
+                                if line.strip() not in (SOLUTION_BEGIN, SOLUTION_END))
+    return mutate
+
+
 def _hidden_in_setup(nb):
     nb.cells[1].source += f"\n{HIDDEN_BEGIN}\nassert True\n{HIDDEN_END}"
 
@@ -210,7 +219,16 @@ FORMAT_ERRORS = {
         r"cell 4 \(grade_id 'ex1_square'\).*solution region"),
     "near-miss marker": (_insert_after_first_line("ex1_square_solution", "    # BEGIN SOLUTION"),
                          r"cell 3 .*looks like a marker"),
+    "unmarked solution cell": (_unmark("ex1_square_solution"),
+                               r"cell 3 \(grade_id 'ex1_square_solution'\): solution cell .*has "
+                               r"no ### BEGIN SOLUTION / ### END SOLUTION region"),
+    "unmarked markdown answer": (_unmark("ex2_explain"),
+                                 r"cell 8 \(grade_id 'ex2_explain'\): solution cell"),
 }
+NEAR_MISSES = ["### begin solution", "### BEGIN SOLUTON", "## BEGIN SOLUTION",
+               "### BEGIN HIDDEN TEST", "#### END HIDDEN TESTS", "### End Solution",
+               "#BEGINSOLUTION", "### BEGIN SOLUTION ###", "x = 1  ### END SOLUTION",
+               "# begin the solution"]
 
 
 @pytest.mark.parametrize("case", sorted(FORMAT_ERRORS))
@@ -226,6 +244,22 @@ def test_format_errors_name_the_cell(instructor_nb, tmp_path, case):
     with pytest.raises(ExerciseFormatError):
         release(src, tmp_path / "student" / "broken.ipynb")
     assert not (tmp_path / "student").exists()
+
+
+@pytest.mark.parametrize("line", NEAR_MISSES)
+def test_near_miss_markers_are_refused(instructor_nb, line):
+    _insert_after_first_line("ex1_square_solution", "    " + line)(instructor_nb)
+    with pytest.raises(ExerciseFormatError, match=r"cell 3 \(grade_id 'ex1_square_solution'\):"
+                       r" line 2 .* looks like a marker but is not one; expected exactly one of"):
+        make_student_version(instructor_nb)
+
+
+def test_headings_and_comments_that_are_not_markers_pass(instructor_nb):
+    _cell(instructor_nb, "ex2_explain").source = (
+        "### Solution\n\n### Hidden tests\n\n" + _cell(instructor_nb, "ex2_explain").source)
+    _insert_after_first_line("ex1_square_solution", "    # the end of the hidden layer loop")(
+        instructor_nb)
+    make_student_version(instructor_nb)
 
 
 def test_format_error_is_a_value_error():
@@ -325,15 +359,24 @@ def test_grade_missing_graded_cell(instructor_path, submitted):
     assert report["score"] == 2.0
 
 
-def test_grade_passes_env_to_the_kernel_and_runs_in_instructor_folder(
+def test_grade_runs_in_an_empty_folder_with_a_reduced_environment(
         tmp_path, submitted, monkeypatch):
     monkeypatch.delenv("COURSE_LIB_SMOKE", raising=False)
-    nb = _graded_notebook([
-        ("smoke", 1, 'assert os.environ.get("COURSE_LIB_SMOKE") == "1", '
-                     'os.environ.get("COURSE_LIB_SMOKE")'),
-        ("cwd", 1, 'assert open("course_data.txt").read() == "instructor folder"'),
-    ])
+    monkeypatch.setenv("INSTRUCTOR_SECRET", "not for students")
     instructor = tmp_path / "instructor" / "env.ipynb"
+    checks = [
+        ("smoke", 'assert os.environ.get("COURSE_LIB_SMOKE") == "1", '
+                  'os.environ.get("COURSE_LIB_SMOKE")'),
+        ("secret", 'assert "INSTRUCTOR_SECRET" not in os.environ'),
+        ("only", f"leaked = {{k for k, v in os.environ.items() if {dict(os.environ)!r}.get(k) == v"
+                 f" and not k.startswith('LC_')}} - {set(PASSED_VARIABLES)!r}\n"
+                 "assert not leaked, leaked"),  # (ipykernel adds TERM, PAGER and a few more)
+        ("empty", 'assert os.listdir(".") == [], os.listdir(".")'),
+        ("home", f'assert os.path.expanduser("~") != {os.path.expanduser("~")!r}'),
+        ("away", f'assert not any({str(instructor.parent)!r} in v for v in os.environ.values())'
+                 f' and {str(instructor.parent)!r} not in os.getcwd()'),
+    ]
+    nb = _graded_notebook([(grade_id, 1, source) for grade_id, source in checks])
     instructor.parent.mkdir()
     nbformat.write(nb, instructor)
     (instructor.parent / "course_data.txt").write_text("instructor folder")
@@ -341,8 +384,9 @@ def test_grade_passes_env_to_the_kernel_and_runs_in_instructor_folder(
 
     report = grade(submitted(nb), instructor, env={"COURSE_LIB_SMOKE": "1"}, timeout=60)
 
-    assert [row["reason"] for row in report["exercises"]] == ["", ""]
-    assert report["score"] == 2.0
+    assert _by_id(report) == {grade_id: {"grade_id": grade_id, "points": 1.0, "max_points": 1.0,
+                                         "passed": True, "reason": ""}
+                              for grade_id, _ in checks}
     assert dict(os.environ) == environ_before
     with pytest.raises(TypeError, match="strings"):
         grade(instructor, instructor, env={"COURSE_LIB_SMOKE": 1})

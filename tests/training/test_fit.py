@@ -61,6 +61,24 @@ def test_a_bad_epoch_count_is_refused(bad):
         rbm().fit(random_binary(40, 6), epochs=bad, verbose=0)
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epochs": 2, "initial_epoch": 2}, "initial_epoch=2 leaves nothing to train.*epochs=4"),
+    ({"epochs": 2, "initial_epoch": -1}, "initial_epoch must be an integer >= 0"),
+    ({"epochs": 2, "initial_epoch": 0.5}, "initial_epoch must be an integer >= 0"),
+])
+def test_an_initial_epoch_that_trains_nothing_is_refused(kwargs, match):
+    model = rbm()
+    with pytest.raises(ValueError, match=match):
+        model.fit(random_binary(40, 6), verbose=0, **kwargs)
+    assert int(model.optimizer.iterations) == 0
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5])
+def test_a_bad_steps_per_execution_is_refused(bad):
+    with pytest.raises(ValueError, match="steps_per_execution must be an integer"):
+        rbm(steps_per_execution=bad)
+
+
 @pytest.mark.parametrize("kwargs, name", [
     ({"sample_weight": np.ones(40)}, "sample_weight"),
     ({"class_weight": {0: 1.0}}, "class_weight"),
@@ -99,6 +117,91 @@ def test_validation_data_is_validated_like_the_training_data():
     assert int(model.optimizer.iterations) == 0
     history = model.fit(x, validation_data=random_binary(8, 6), verbose=0)
     assert np.isfinite(history.history["val_free_energy"][0])
+
+
+def dataset_of(x, y=None, batch=8):
+    parts = x if y is None else (x, y)
+    return tf.data.Dataset.from_tensor_slices(parts).batch(batch)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.full((16, 6), 255.0, "float32"), r"a batch of x must hold binary values.*255"),
+    (np.where(random_binary(16, 6) > 0, np.nan, 0.0).astype("float32"), "a batch of x must "
+                                                                         "be finite"),
+])
+def test_a_tf_data_input_gets_the_checks_an_array_gets(bad, match):
+    model = rbm()
+    with pytest.raises(ValueError, match=match) as info:
+        model.fit(dataset_of(bad), epochs=1, verbose=0)
+    assert "Traceback" not in str(info.value) and len(str(info.value)) < 300
+    history = model.fit(dataset_of(random_binary(16, 6)), epochs=1, verbose=0)
+    assert np.isfinite(history.history["free_energy"][0])
+
+
+def test_a_tf_data_validation_set_is_checked_too():
+    model = rbm()
+    x = random_binary(16, 6)
+    with pytest.raises(ValueError, match="a batch of validation_data must be finite"):
+        model.fit(x, validation_data=dataset_of(np.full((8, 6), np.nan, "float32")),
+                  verbose=0)
+    history = model.fit(x, validation_data=dataset_of(random_binary(8, 6)), verbose=0)
+    assert np.isfinite(history.history["val_free_energy"][0])
+
+
+def test_tf_data_labels_of_a_conditional_vae_are_checked():
+    from course_lib.variational.vae import VAE
+
+    model = VAE(6, 2, (4,), num_classes=3, seed=0)
+    model.compile(keras.optimizers.Adam(1e-3))
+    x = random_binary(16, 6)
+    with pytest.raises(ValueError, match=r"labels of x.*\[0, 3\)"):
+        model.fit(dataset_of(x, np.arange(16)), verbose=0)      # labels 3..15 out of range
+    with pytest.raises(ValueError, match="label"):
+        model.fit(dataset_of(x), verbose=0)                      # labels missing
+    history = model.fit(dataset_of(x, np.arange(16) % 3), verbose=0)
+    assert np.isfinite(history.history["negative_bound"][0])
+    with pytest.raises(ValueError, match="takes no labels"):
+        rbm().fit(dataset_of(x, np.arange(16)), verbose=0)
+
+
+def test_lists_are_arrays_and_other_inputs_are_refused_by_name():
+    model = rbm()
+    rows = random_binary(16, 6).tolist()
+    history = model.fit(rows, batch_size=8, verbose=0)
+    assert int(model.optimizer.iterations) == 2 and np.isfinite(history.history["free_energy"])
+    with pytest.raises(ValueError, match="rectangular") as info:
+        model.fit([[0.0, 1.0], [1.0]], verbose=0)
+    assert len(str(info.value)) < 200                     # never the data themselves
+    with pytest.raises(ValueError, match=r"must have shape \(n, 6\)") as info:
+        model.fit(np.zeros((5000, 3)).tolist(), verbose=0)
+    assert len(str(info.value)) < 200
+    with pytest.raises(TypeError, match="array .* or a tf.data.Dataset; got generator"):
+        model.fit((row for row in rows), verbose=0)
+    with pytest.raises(TypeError, match="validation_data must be"):
+        model.fit(rows, validation_data={"x": rows}, verbose=0)
+
+
+def test_evaluate_checks_its_input_like_fit():
+    from course_lib.variational.vae import VAE
+
+    model = rbm()
+    x = random_binary(16, 6)
+    with pytest.raises(ValueError, match="x must be finite"):
+        model.evaluate(np.full((8, 6), np.nan, "float32"), verbose=0)
+    with pytest.raises(ValueError, match="a batch of x must hold binary"):
+        model.evaluate(dataset_of(np.full((8, 6), 3.0, "float32")), verbose=0)
+    with pytest.raises(ValueError, match="does not weight"):
+        model.evaluate(x, sample_weight=np.ones(16), verbose=0)
+    result = model.evaluate(x, batch_size=8, verbose=0, return_dict=True)
+    expected = float(keras.ops.mean(model.free_energy(tf.constant(x))))
+    np.testing.assert_allclose(result["free_energy"], expected, rtol=1e-5)   # both batches
+
+    conditional = VAE(6, 2, (4,), num_classes=3, seed=0)
+    conditional.compile(keras.optimizers.Adam(1e-3))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        conditional.evaluate(x, np.arange(16), verbose=0)       # labels out of range
+    assert np.isfinite(conditional.evaluate(x, np.arange(16) % 3, verbose=0, return_dict=True)
+                       ["negative_bound"])
 
 
 def test_validation_split_holds_out_the_last_rows():
@@ -237,7 +340,7 @@ def test_two_players_checkpoint_and_resume_exactly(tmp_path):
     path = tmp_path / "players.keras"
     first = two_players()
     first.fit(x, batch_size=8, epochs=2, shuffle=False, verbose=0,
-              callbacks=[SafeCheckpoint(path)])
+              callbacks=[SafeCheckpoint(path, monitor=None)])
     resumed, epochs = resume(path)
     assert epochs == 2
     assert int(resumed.a_optimizer.iterations) == int(resumed.b_optimizer.iterations) == 6

@@ -1,13 +1,14 @@
 """Tests of course_lib.training: DivergenceGuard, SafeCheckpoint, resume and Evaluator."""
 
-import json
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from course_lib.boltzmann.rbm import BernoulliRBM
+from course_lib.checks import DataError
+from course_lib.data.toy import bars_and_stripes
+from course_lib.evaluation.exact import exact_log_likelihood
 from course_lib.training import (
     DivergenceGuard,
     Evaluator,
@@ -15,6 +16,7 @@ from course_lib.training import (
     TrainingDivergedError,
     resume,
 )
+from course_lib.training.checkpoint import best_path, read_progress
 
 
 def random_binary(n, d, seed=0):
@@ -88,18 +90,20 @@ def test_safe_checkpoint_requires_a_keras_path(tmp_path):
         SafeCheckpoint(tmp_path / "model.h5")
 
 
-def test_safe_checkpoint_writes_model_and_progress(tmp_path):
+def test_safe_checkpoint_writes_model_and_progress_in_one_file(tmp_path):
     path = tmp_path / "sub" / "ckpt.keras"
     model = small_model()
     model.fit(random_binary(32, 6), batch_size=8, epochs=2, verbose=0,
               callbacks=[SafeCheckpoint(path)])
     assert path.is_file()
-    progress = json.loads((tmp_path / "sub" / "ckpt.keras.json").read_text())
+    progress = read_progress(path)
     assert progress["epochs_completed"] == 2
     assert set(progress["logs"]) >= {"free_energy", "reconstruction_error"}
+    assert progress["monitor"] == "reconstruction_error" and progress["mode"] == "min"
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(np_of(loaded.W), np_of(model.W))
-    assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt.keras", "ckpt.keras.json"]
+    # The latest and the best; no progress file beside them that a crash could orphan.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt.best.keras", "ckpt.keras"]
 
 
 @pytest.mark.parametrize("guard", [False, True])
@@ -110,7 +114,7 @@ def test_safe_checkpoint_keeps_the_last_good_model(tmp_path, guard):
     x = random_binary(32, 6)
     model.fit(x, batch_size=8, epochs=1, verbose=0, callbacks=[checkpoint])
     good_bytes, good_w = path.read_bytes(), np_of(model.W).copy()
-    progress = (tmp_path / "ckpt.keras.json").read_text()
+    best_bytes = best_path(path).read_bytes()
 
     callbacks = [PoisonWeights(at_epoch=1, at_batch=1), checkpoint]
     if guard:
@@ -123,10 +127,86 @@ def test_safe_checkpoint_keeps_the_last_good_model(tmp_path, guard):
         assert checkpoint.skipped == [2]
         assert np.isnan(np_of(model.W)).all()
     assert path.read_bytes() == good_bytes
-    assert (tmp_path / "ckpt.keras.json").read_text() == progress
+    assert best_path(path).read_bytes() == best_bytes
     restored, epochs = resume(path)
     assert epochs == 1
     np.testing.assert_array_equal(np_of(restored.W), good_w)
+
+
+def test_a_ruined_run_never_replaces_the_best_checkpoint(tmp_path, capsys):
+    """The probe: a good RBM resumed at a learning rate of 1e3 stays under the weight-norm
+    limit. Without the guard, the latest checkpoint holds the ruined model but the best one
+    keeps the good model, and a line says so; with the guard, the growth check stops it."""
+    x = np.repeat(bars_and_stripes(3), 4, axis=0).astype("float32")
+    path = tmp_path / "rbm.keras"
+    model = BernoulliRBM(9, 6, seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit(x, batch_size=8, epochs=30, verbose=0, callbacks=[SafeCheckpoint(path)])
+    good = best_path(path).read_bytes()
+    good_model, good_epoch = resume(path, best=True)
+    good_ll = exact_log_likelihood(good_model, x)
+
+    model.optimizer.learning_rate.assign(1e3)
+    with pytest.raises(TrainingDivergedError, match="max_growth"):
+        model.fit(x, batch_size=8, epochs=32, initial_epoch=30, verbose=0,
+                  callbacks=[SafeCheckpoint(path)])
+    assert best_path(path).read_bytes() == good     # the guard stopped it before saving
+
+    model.fit(x, batch_size=8, epochs=32, initial_epoch=30, verbose=0, guard=False,
+              callbacks=[SafeCheckpoint(path)])
+    assert float(np.linalg.norm(np_of(model.W))) < DivergenceGuard().max_weight_norm
+    ruined_ll = exact_log_likelihood(model, x)
+    assert ruined_ll < good_ll - 10.0                # the probe's situation: far worse
+    assert "is not better than" in capsys.readouterr().out
+    best, epochs = resume(path, best=True)
+    assert epochs == good_epoch and best_path(path).read_bytes() == good
+    assert exact_log_likelihood(best, x) == pytest.approx(good_ll, abs=1e-9)
+    latest, epochs = resume(path)
+    assert epochs == 32 and read_progress(path)["best_epoch"] == good_epoch
+
+
+def test_the_best_value_survives_a_resume(tmp_path):
+    path = tmp_path / "ckpt.keras"
+    x = random_binary(32, 6)
+    model = small_model()
+    model.fit(x, batch_size=8, epochs=2, verbose=0, callbacks=[SafeCheckpoint(path)])
+    best = read_progress(best_path(path))["best"]
+    resumed, epochs = resume(path)
+    # A fresh callback after the resume still compares against the stored best.
+    checkpoint = SafeCheckpoint(path)
+    checkpoint.set_model(resumed)
+    checkpoint.on_train_begin()
+    assert checkpoint.best == best and checkpoint.best_epoch == read_progress(
+        best_path(path))["epochs_completed"]
+    checkpoint.on_epoch_end(2, {"reconstruction_error": best + 1.0, "free_energy": 0.0})
+    assert read_progress(path)["epochs_completed"] == 3
+    assert read_progress(best_path(path))["best"] == best
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"monitor": 3}, "monitor"), ({"mode": "lowest"}, "mode"), ({"every_epochs": 0}, "every"),
+])
+def test_safe_checkpoint_refuses_bad_arguments(tmp_path, kwargs, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        SafeCheckpoint(tmp_path / "c.keras", **kwargs)
+
+
+def test_safe_checkpoint_names_what_it_cannot_monitor(tmp_path):
+    model = small_model()
+    with pytest.raises(ValueError, match="does not log.*reconstruction_error"):
+        model.fit(random_binary(16, 6), batch_size=8, verbose=0,
+                  callbacks=[SafeCheckpoint(tmp_path / "c.keras", monitor="accuracy")])
+
+
+def test_resume_refuses_a_corrupt_or_foreign_file(tmp_path):
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"not a zip at all")
+    with pytest.raises(DataError, match="corrupt"):
+        resume(corrupt)
+    plain = tmp_path / "plain.keras"
+    small_model().save(plain)
+    with pytest.raises(DataError, match="not written by SafeCheckpoint"):
+        resume(plain)
 
 
 # ----- resume -----------------------------------------------------------------------------
@@ -173,6 +253,85 @@ def test_resumed_training_continues_exactly(tmp_path):
                                       np_of(getattr(straight, name)), err_msg=name)
 
 
+def test_resume_keeps_the_shuffle_order_of_an_uninterrupted_run(tmp_path):
+    """4 epochs straight == 2 epochs, checkpoint, resume, 2 more, with shuffling on: epoch
+    e's order depends only on (seed, e), not on how many epochs this fit call has run."""
+    x = random_binary(40, 6, seed=4)
+    straight = small_model(sampler="pcd", momentum=0.5, seed=11)
+    straight.fit(x, batch_size=8, epochs=4, verbose=0)
+    path = tmp_path / "ckpt.keras"
+    first = small_model(sampler="pcd", momentum=0.5, seed=11)
+    first.fit(x, batch_size=8, epochs=2, verbose=0, callbacks=[SafeCheckpoint(path)])
+    resumed, epochs = resume(path)
+    resumed.fit(x, batch_size=8, epochs=4, initial_epoch=epochs, verbose=0)
+    for name in ("W", "visible_bias", "hidden_bias", "persistent_chains"):
+        np.testing.assert_array_equal(np_of(getattr(resumed, name)),
+                                      np_of(getattr(straight, name)), err_msg=name)
+    # and the order does change between epochs (else the test above proves little)
+    other = small_model(sampler="pcd", momentum=0.5, seed=11)
+    other.fit(x, batch_size=8, epochs=2, verbose=0)
+    other.fit(x, batch_size=8, epochs=2, verbose=0)      # epochs 0 and 1 again
+    assert not np.array_equal(np_of(other.W), np_of(straight.W))
+
+
+def test_array_dataset_order_is_keyed_by_seed_and_epoch():
+    from course_lib.training import array_dataset
+
+    x = np.arange(20, dtype="float32").reshape(20, 1)
+    epoch = tf.Variable(0, dtype=tf.int64)
+    dataset = array_dataset(x, 6, seed=1, epoch=epoch)
+    first = np.concatenate(list(dataset))[:, 0]
+    epoch.assign(1)
+    second = np.concatenate(list(dataset))[:, 0]
+    epoch.assign(0)
+    again = np.concatenate(list(dataset))[:, 0]
+    assert sorted(first) == sorted(second) == list(range(20))
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, again)
+    other_seed = np.concatenate(list(array_dataset(x, 6, seed=2, epoch=0)))[:, 0]
+    assert not np.array_equal(first, other_seed)
+
+
+def test_guard_catches_growth_below_the_norm_limit():
+    model = small_model()
+    guard = DivergenceGuard(max_weight_norm=1e6, check_every=1)
+    guard.set_model(model)
+    guard.on_train_begin()
+    scale = np.sqrt(24.0)                             # an RMS entry of 1 for a 6x4 matrix
+    model.W.assign(np.full((6, 4), 9.0, "float32"))   # 9x: allowed
+    guard.on_epoch_end(0)
+    model.W.assign(np.full((6, 4), 11.0, "float32"))  # 11x the scale, far below 1e6
+    with pytest.raises(TrainingDivergedError, match="max_growth=10") as info:
+        guard.on_epoch_end(0)
+    assert f"{11 * scale:.4g}" in str(info.value)
+    guard.on_train_begin()                            # a new fit starts from here
+    guard.on_epoch_end(0)
+
+
+def test_guard_checks_the_epoch_logs_validation_included():
+    model = small_model()
+    guard = DivergenceGuard()
+    guard.set_model(model)
+    guard.on_train_begin()
+    with pytest.raises(TrainingDivergedError, match="val_free_energy"):
+        guard.on_epoch_end(0, {"free_energy": 1.0, "val_free_energy": float("nan")})
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"max_weight_norm": float("nan")}, "max_weight_norm"),
+    ({"max_weight_norm": 0}, "max_weight_norm"),
+    ({"max_weight_norm": float("inf")}, "max_weight_norm"),
+    ({"max_growth": 1.0}, "max_growth"),
+    ({"max_growth": "10"}, "max_growth"),
+    ({"check_every": 0}, "check_every"),
+    ({"check_every": 2.5}, "check_every"),
+    ({"advice": 3}, "advice"),
+])
+def test_guard_refuses_bad_arguments(kwargs, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        DivergenceGuard(**kwargs)
+
+
 # ----- Evaluator --------------------------------------------------------------------------
 @pytest.mark.parametrize("steps_per_execution, expected", [
     (1, [0, 3, 5, 7, 10]),
@@ -195,6 +354,17 @@ def test_evaluator_records_at_the_requested_updates(steps_per_execution, expecte
     assert not np.array_equal(seen[0], seen[1])
     initial = BernoulliRBM(6, 4, sampler="cd", num_chains=8, seed=0).W
     np.testing.assert_array_equal(seen[0], np_of(initial))
+
+
+@pytest.mark.parametrize("fn, at_updates, match", [
+    ("not callable", [1], "fn must be a function"),
+    (lambda m: 0.0, [], "non-empty"),
+    (lambda m: 0.0, [3, -1], "integers >= 0"),
+    (lambda m: 0.0, [2.5], "integers >= 0"),
+])
+def test_evaluator_refuses_bad_arguments(fn, at_updates, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        Evaluator(fn, at_updates=at_updates)
 
 
 def test_array_dataset_covers_every_row_once_per_epoch():

@@ -648,7 +648,6 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
 def test_mirrored_strategy_step_equals_the_single_device_step(tmp_path):
     """One SGD step on a batch of 8 split over two logical CPUs moves every weight exactly as
     one step on one device (the replicas' gradients are summed, so each replica's mean loss
