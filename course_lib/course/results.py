@@ -37,14 +37,14 @@ class ResultsLog:
 
     def add(self, name, value, *, published=None, source=None, convention=None,
             evaluation=None, seconds=None, note=None):
-        """Records one measured number (higher/lower-is-better is stated in ``note``)."""
+        """Records one measured number (higher/lower-is-better is stated in ``note``).
+        Returns None, so that a notebook cell ending in ``results.add(...)`` echoes nothing."""
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"result '{name}' is not finite ({value}); fix the run first.")
         self.rows.append(dict(name=name, value=value, published=published, source=source,
                               convention=convention, evaluation=evaluation, seconds=seconds,
                               note=note))
-        return value
 
     @contextmanager
     def timer(self, name):
@@ -54,9 +54,10 @@ class ResultsLog:
         self.timings[name] = time.perf_counter() - start
 
     def add_figure(self, fig, name, caption=""):
-        """Keeps a figure; saved as ``<chapter>_<name>.png`` by :meth:`save`."""
+        """Keeps a figure; saved as ``<chapter>_<name>.png`` by :meth:`save`. Returns None:
+        a cell ending in ``results.add_figure(fig, ...)`` would otherwise show the figure
+        twice (once drawn by the inline backend, once as the cell's value)."""
         self.figures.append((fig, name, caption))
-        return fig
 
     def table(self):
         """The results as a Markdown table (display with ``IPython.display.Markdown``)."""

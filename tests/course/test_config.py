@@ -61,3 +61,16 @@ def test_results_log_saves_rows_timings_and_figures(monkeypatch, tmp_path):
 def test_results_log_refuses_non_finite_numbers():
     with pytest.raises(ValueError, match="not finite"):
         ResultsLog("99_test", "smoke").add("broken", np.nan)
+
+
+def test_results_log_returns_nothing_a_cell_would_echo():
+    """A notebook cell that ends in results.add(...) or results.add_figure(fig, ...) must not
+    echo the number or show the figure a second time as the cell's value."""
+    import matplotlib.pyplot as plt
+
+    log = ResultsLog("99_test", "smoke")
+    fig = plt.figure()
+    assert log.add("a number", 1.5) is None
+    assert log.add_figure(fig, "name", "caption") is None
+    assert log.rows[0]["value"] == 1.5 and log.figures[0][0] is fig
+    plt.close(fig)
