@@ -60,8 +60,16 @@ class ResultsLog:
         self.figures.append((fig, name, caption))
 
     def table(self):
-        """The results as a Markdown table (display with ``IPython.display.Markdown``)."""
-        return markdown_table(self.rows)
+        """The results as a Markdown table (display with ``IPython.display.Markdown``).
+
+        Outside full mode the table says so above it and in its column header: smoke-size
+        numbers are a quick check, not a result to set beside the published ones."""
+        if self.mode == "full":
+            return markdown_table(self.rows)
+        return (f"**{self.mode.capitalize()} run:** tiny sizes for a quick check. These numbers "
+                "are not comparable with the published column; run the notebook in full mode "
+                "(the default) for that.\n\n"
+                + markdown_table(self.rows, value_header=f"here ({self.mode} run)"))
 
     def save(self):
         """Writes JSON and PNGs to the results folder, if one is set. Returns the JSON path."""
@@ -83,9 +91,9 @@ class ResultsLog:
         return path
 
 
-def markdown_table(rows):
+def markdown_table(rows, value_header="here"):
     """Markdown table of result rows (dicts as stored by :meth:`ResultsLog.add`)."""
-    lines = ["| result | here | published | source | data | evaluation | time (s) |",
+    lines = [f"| result | {value_header} | published | source | data | evaluation | time (s) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         pub = "—" if r["published"] is None else f"{r['published']}"

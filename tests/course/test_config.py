@@ -74,3 +74,12 @@ def test_results_log_returns_nothing_a_cell_would_echo():
     assert log.add_figure(fig, "name", "caption") is None
     assert log.rows[0]["value"] == 1.5 and log.figures[0][0] is fig
     plt.close(fig)
+
+
+def test_a_smoke_table_says_its_numbers_are_not_comparable():
+    smoke, full = ResultsLog("99_test", "smoke"), ResultsLog("99_test", "full")
+    for log in (smoke, full):
+        log.add("RBM test log-likelihood", -90.0, published=-86.34, source="paper")
+    assert "not comparable" in smoke.table() and "| here (smoke run) |" in smoke.table()
+    assert "not comparable" not in full.table() and "| here |" in full.table()
+    assert full.table().splitlines()[2] == smoke.table().splitlines()[-1]   # same row
