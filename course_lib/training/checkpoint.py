@@ -151,20 +151,20 @@ class SafeCheckpoint(keras.callbacks.Callback):
             self._say(f"not saving epoch {epoch + 1} ({problem}); '{self.filepath}' and "
                       f"'{self.best_filepath}' keep the last good models.")
             return
-        self.monitor, self.mode = self._resolve_monitor(logs)
-        value = None if self.monitor is None else logs[self.monitor]
+        monitor, mode = self._resolve_monitor(logs)   # self.monitor stays as given
+        value = None if monitor is None else logs[monitor]
         improved = value is not None and (self.best is None
-                                          or _MODES[self.mode](value, self.best))
+                                          or _MODES[mode](value, self.best))
         if improved:
             self.best, self.best_epoch = value, epoch + 1
-        progress = {"epochs_completed": epoch + 1, "logs": logs, "monitor": self.monitor,
-                    "mode": self.mode, "best": self.best, "best_epoch": self.best_epoch}
+        progress = {"epochs_completed": epoch + 1, "logs": logs, "monitor": monitor,
+                    "mode": mode, "best": self.best, "best_epoch": self.best_epoch}
         self.filepath.parent.mkdir(parents=True, exist_ok=True)
         _save(self.model, self.filepath, progress)
         if improved:
             _save(self.model, self.best_filepath, progress)
         elif value is not None:
-            self._say(f"epoch {epoch + 1}: {self.monitor} = {value:.6g} is not better than "
+            self._say(f"epoch {epoch + 1}: {monitor} = {value:.6g} is not better than "
                       f"{self.best:.6g} (epoch {self.best_epoch}); '{self.filepath}' holds "
                       f"epoch {epoch + 1}, '{self.best_filepath}' keeps epoch "
                       f"{self.best_epoch}.")

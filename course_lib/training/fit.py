@@ -201,12 +201,6 @@ class GuardedFitMixin:
 
     def _arrays(self, x, y, name):
         """Validated (x, y) arrays: the model's checks of rows and labels."""
-        if isinstance(x, list):
-            try:
-                x = np.asarray(x, dtype=np.float32)
-            except (TypeError, ValueError):
-                raise DataError(f"{name} is a list that is not a rectangular table of numbers; "
-                                "pass an array of shape (n, d).") from None
         x = self.check_visible(x, name=name)
         check_labels = getattr(self, "check_labels", None)
         if check_labels is not None:        # the model says whether labels are required
@@ -305,17 +299,12 @@ class GuardedFitMixin:
             x = array_dataset(x, batch_size, y=y, shuffle=shuffle, seed=self.seed, epoch=epoch)
             y, batch_size = None, None
             callbacks = [*(callbacks or []), _EpochCounter(epoch)]
-        elif isinstance(x, tf.data.Dataset):
+        else:
             if validation_split:
                 raise ValueError(f"validation_split needs array input; got "
                                  f"{type(x).__name__}. Pass validation_data instead.")
-            if y is not None:
-                raise ValueError("y must be None when x is a tf.data.Dataset: the dataset "
-                                 "yields the labels.")
-            x = self._checked_dataset(x, "x")
-        else:
-            raise TypeError(f"{name}.fit takes x as an array (NumPy, tensor or list) or a "
-                            f"tf.data.Dataset; got {type(x).__name__}.")
+            x = self._input(x, y, None, "x")
+            y = None
         validation = None
         if isinstance(validation_data, tf.data.Dataset):
             validation_data = self._checked_dataset(validation_data, "validation_data")
@@ -340,8 +329,9 @@ class GuardedFitMixin:
             callbacks=callbacks, **kwargs))
 
     def _input(self, x, y, batch_size, name):
-        """Array or tf.data input for ``evaluate``/``predict``, checked as ``fit`` checks it
-        and fed in order through :func:`array_dataset`. Returns the dataset."""
+        """Array or tf.data input, checked by the model's own checks: an array is fed in
+        order through :func:`array_dataset` (``evaluate``); a dataset gets the same checks on
+        every batch (``fit`` and ``evaluate``). Returns the dataset."""
         if batch_size is not None:
             check_positive_int(batch_size, "batch_size")
         if _is_array(x):

@@ -15,7 +15,7 @@ import math
 import keras
 import numpy as np
 
-from course_lib.checks import check_positive_int
+from course_lib.checks import check_finite_float, check_positive_int
 
 
 class TrainingDivergedError(RuntimeError):
@@ -56,13 +56,6 @@ def weight_problem(model, max_weight_norm, reference_norms=None, max_growth=None
     return None
 
 
-def _positive_float(value, name, minimum=0.0):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= minimum:
-        raise ValueError(f"{name} must be a finite number > {minimum:g}; got {value!r}.")
-    return float(value)
-
-
 class DivergenceGuard(keras.callbacks.Callback):
     """Stops training clearly when it diverges.
 
@@ -97,8 +90,8 @@ class DivergenceGuard(keras.callbacks.Callback):
 
     def __init__(self, max_weight_norm=1e4, max_growth=10.0, check_every=10, advice=None):
         super().__init__()
-        self.max_weight_norm = _positive_float(max_weight_norm, "max_weight_norm")
-        self.max_growth = _positive_float(max_growth, "max_growth", minimum=1.0)
+        self.max_weight_norm = check_finite_float(max_weight_norm, "max_weight_norm", above=0)
+        self.max_growth = check_finite_float(max_growth, "max_growth", above=1)
         self.check_every = check_positive_int(check_every, "check_every")
         if advice is not None and not isinstance(advice, str):
             raise TypeError(f"advice must be a string; got {type(advice).__name__}.")
