@@ -7,10 +7,19 @@ reproduces its numbers. Loops that run thousands of steps inside one ``tf.while_
 variable. Keras 3's ``keras.random`` accepts only integers or ``SeedGenerator``s, so the
 stateless branch calls ``tf.random.stateless_uniform`` directly.
 
+Long runs report their progress: :func:`run_in_chunks` runs a compiled loop in chunks (one
+trace, the same numbers as one loop) and advances a :class:`LoopProgress` bar between them;
+:func:`run_chain` advances one per step. Their ``verbose`` follows Keras' ``fit``: 0 silent, 1
+a bar, 2 one line at the end, and ``"auto"`` a bar only once a run has lasted
+``AUTO_PROGRESS_DELAY`` seconds, so short runs (tests, smoke mode) print nothing.
+
 Used by every model family and by ``course_lib.evaluation`` (AIS, exact enumeration).
 """
 
 from __future__ import annotations
+
+import math
+import time
 
 import keras
 import numpy as np
@@ -28,6 +37,10 @@ from course_lib.checks import (
 
 # all_binary_states refuses to build more values than this (2^31, 8 GiB of float32).
 MAX_ENUMERATED_VALUES = 2**31
+# verbose="auto" shows a progress bar once a run has lasted this many seconds.
+AUTO_PROGRESS_DELAY = 10.0
+# run_in_chunks splits a loop into about this many compiled calls by default.
+DEFAULT_NUM_CHUNKS = 100
 
 
 def _is_stateless_seed(seed) -> bool:
@@ -94,22 +107,123 @@ def step_seed(seed, step, stream=0):
     return tf.random.experimental.stateless_fold_in(mixed, tf.cast(step, tf.int32))
 
 
-def run_chain(step, state, num_steps, base_seed, every=None):
+def check_verbose(verbose, name="verbose"):
+    """Returns ``verbose`` as ``"auto"``, 0, 1 or 2 (``False`` -> 0, ``True`` -> 1).
+
+    The modes of Keras' ``fit``: 0 prints nothing, 1 a progress bar, 2 one line at the end;
+    ``"auto"`` a bar only once the run has lasted ``AUTO_PROGRESS_DELAY`` seconds.
+
+    Raises:
+        ArgumentTypeError: for any other type (``"yes"``, ``1.0``, None).
+        ValueError: for an integer other than 0, 1 and 2.
+    """
+    expected = (f'{name} must be "auto", 0 or False (silent), 1 or True (a progress bar) or 2 '
+                "(one line at the end)")
+    if isinstance(verbose, str) and verbose == "auto":
+        return "auto"
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    if not is_int(verbose):
+        raise ArgumentTypeError(f"{expected}; got {describe(verbose)} "
+                                f"({type(verbose).__name__}).")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"{expected}; got {describe(verbose)}.")
+    return int(verbose)
+
+
+class LoopProgress:
+    """A ``keras.utils.Progbar`` over the ``target`` units of a long loop, shown as
+    ``verbose`` says (see :func:`check_verbose`); call :meth:`update` with the units done.
+
+    Example:
+        >>> progress = LoopProgress(len(batches), verbose=1, unit_name="batch")
+        >>> for i, batch in enumerate(batches):
+        ...     work(batch)
+        ...     progress.update(i + 1)
+    """
+
+    def __init__(self, target, verbose="auto", unit_name="step"):
+        target = check_nonneg_int(target, "target")
+        self.verbose = check_verbose(verbose)
+        self._delay = AUTO_PROGRESS_DELAY if self.verbose == "auto" else 0.0
+        self._start = time.monotonic()
+        self._bar = None
+        if self.verbose != 0 and target > 0:
+            self._bar = keras.utils.Progbar(target, verbose=2 if self.verbose == 2 else 1,
+                                            unit_name=unit_name)
+
+    def update(self, current):
+        """Records ``current`` units done; the bar ends its line when ``current`` reaches
+        the target."""
+        if self._bar is not None and time.monotonic() - self._start >= self._delay:
+            self._bar.update(current)
+
+
+def run_in_chunks(body, carry, start, stop, *, chunk_size=None, verbose="auto",
+                  unit_name="step", jit_compile=False):
+    """Runs ``carry = body(k, carry)`` for k = start, ..., stop - 1 as compiled chunks.
+
+    One ``tf.function`` holding a ``tf.while_loop`` over k in [first, last) is traced once
+    per call of this function and run once per chunk; the progress bar advances between
+    chunks. Each step gets its own global k (derive its seed with :func:`step_seed`), so the
+    result does not depend on ``chunk_size``: one chunk or a hundred give the same numbers.
+
+    Args:
+        body: ``(k, carry) -> carry`` with k a scalar int32 tensor; ``carry`` a tensor or a
+            tuple (nest) of tensors whose shapes and dtypes the body keeps.
+        carry: the initial carry.
+        start, stop: Python ints, the first step and one past the last.
+        chunk_size: steps per compiled call; default about ``1 / DEFAULT_NUM_CHUNKS`` of
+            the run.
+        verbose: see :func:`check_verbose`; the bar counts steps.
+        unit_name: what the bar calls a step.
+        jit_compile: passed to ``tf.function``.
+
+    Returns:
+        The final carry (tensors).
+    """
+    start, stop = check_nonneg_int(start, "start"), check_nonneg_int(stop, "stop")
+    if stop < start:
+        raise ValueError(f"run_in_chunks needs start <= stop; got start={start}, stop={stop}.")
+    num_steps = stop - start
+    if chunk_size is None:
+        chunk_size = max(1, math.ceil(num_steps / DEFAULT_NUM_CHUNKS))
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    progress = LoopProgress(num_steps, verbose, unit_name)
+
+    @tf.autograph.experimental.do_not_convert  # an explicit tf.while_loop; nothing to convert
+    def run(carry, first, last):
+        _, carry = tf.while_loop(lambda k, _: k < last, lambda k, c: (k + 1, body(k, c)),
+                                 (first, carry))
+        return carry
+
+    run = tf.function(run, jit_compile=jit_compile)
+    for first in range(start, stop, chunk_size):
+        last = min(first + chunk_size, stop)
+        carry = run(carry, tf.constant(first, tf.int32), tf.constant(last, tf.int32))
+        progress.update(last - start)
+    return carry
+
+
+def run_chain(step, state, num_steps, base_seed, every=None, verbose="auto"):
     """Runs a Markov chain ``state, mean = step(state, seed)`` for ``num_steps`` steps.
 
     Each step gets ``step_seed(base_seed, t)``; ``step`` is traced once. Returns the last
     ``mean`` (numpy) and, if ``every`` is given, the stacked means every ``every`` steps
-    (else None). Used by the RBM's and the DBM's ``sample``.
+    (else None). ``verbose`` as in :func:`check_verbose` (a bar over the steps). Used by
+    the RBM's and the DBM's ``sample``.
     """
     num_steps = check_nonneg_int(num_steps, "num_steps")
     if every is not None:
         every = check_positive_int(every, "every")
+    progress = LoopProgress(num_steps, verbose)
     run = tf.function(step)
     snapshots, mean = [], state
     for t in range(num_steps):
         state, mean = run(state, step_seed(base_seed, t))
         if every and (t + 1) % every == 0:
             snapshots.append(ops.convert_to_numpy(mean))
+        progress.update(t + 1)
     return ops.convert_to_numpy(mean), (np.stack(snapshots) if snapshots else None)
 
 

@@ -89,6 +89,11 @@ def _stay(state, seed):
     return state, state
 
 
+# verbose takes Keras' modes: "auto", 0, 1, 2 (and False, True); nothing else.
+BAD_VERBOSE = [(3, ValueError), (-1, ValueError), ("yes", TypeError), ("AUTO", TypeError),
+               (1.0, TypeError), (None, TypeError)]
+
+
 SAMPLING_CASES = [
     ("as_stateless_seed", lambda v: sampling.as_stateless_seed(v), "seed", BAD_REQUIRED_SEEDS),
     ("resolve_seed", lambda v: sampling.resolve_seed(v, None), "seed", BAD_SEEDS),
@@ -100,6 +105,15 @@ SAMPLING_CASES = [
     ("run_chain", lambda v: sampling.run_chain(_stay, tf.zeros(2), 2,
                                                sampling.as_stateless_seed(0), every=v), "every",
      [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)]),
+    ("run_chain", lambda v: sampling.run_chain(_stay, tf.zeros(2), 2,
+                                               sampling.as_stateless_seed(0), verbose=v),
+     "verbose", BAD_VERBOSE),
+    ("run_in_chunks", lambda v: sampling.run_in_chunks(lambda k, c: c, tf.zeros(2), 0, 2,
+                                                       verbose=v), "verbose", BAD_VERBOSE),
+    ("run_in_chunks", lambda v: sampling.run_in_chunks(lambda k, c: c, tf.zeros(2), 0, 2,
+                                                       chunk_size=v), "chunk_size",
+     [(0, ValueError), (1.5, TypeError), ("2", TypeError)]),
+    ("LoopProgress", lambda v: sampling.LoopProgress(3, verbose=v), "verbose", BAD_VERBOSE),
     ("all_binary_states", lambda v: sampling.all_binary_states(v), "n",
      [(-1, ValueError), (1.5, TypeError), (True, TypeError), (40, ValueError)]),
     ("all_binary_states", lambda v: sampling.all_binary_states(3, 0, v), "stop",
@@ -119,3 +133,101 @@ def test_bad_arguments_are_refused(call, name, value, error):
 def test_bernoulli_takes_plain_lists_of_probabilities():
     draws = sampling.bernoulli([0.0, 1.0], sampling.as_stateless_seed(0))
     np.testing.assert_array_equal(draws, [0.0, 1.0])
+
+
+# ----- long runs: compiled chunks and progress bars ---------------------------------------------
+def _visit(length, base_seed):
+    """A body that records every step it runs: visits[k] += 1, and a float64 sum of one
+    uniform draw per step seed, in order."""
+    def body(k, carry):
+        visits, total = carry
+        draw = sampling.uniform((), sampling.step_seed(base_seed, k))
+        return visits + tf.one_hot(k, length, dtype=tf.int32), total + tf.cast(draw, tf.float64)
+    return body
+
+
+def _draw(base_seed, k):
+    return np.float64(sampling.uniform((), sampling.step_seed(base_seed, k)).numpy())
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 10, 11, None])
+def test_run_in_chunks_runs_every_step_once_with_its_own_seed(chunk_size):
+    """Chunk boundaries neither repeat nor skip a step (or its seed): the same carry as one
+    loop in Python over the same steps, bit for bit, whatever the chunk size."""
+    base = sampling.as_stateless_seed(5)
+    start, stop = 2, 12
+    carry = (tf.zeros(stop + 1, tf.int32), tf.constant(0.0, tf.float64))
+    visits, total = sampling.run_in_chunks(_visit(stop + 1, base), carry, start, stop,
+                                           chunk_size=chunk_size, verbose=0)
+    np.testing.assert_array_equal(visits, [0] * start + [1] * (stop - start) + [0])
+    expected = 0.0
+    for k in range(start, stop):
+        expected += _draw(base, k)
+    assert total.numpy() == expected
+    # The check can fail: a chunk that reuses the seed of the step before it (a counter
+    # restarted at each chunk would) changes the sum.
+    assert total.numpy() != expected - _draw(base, stop - 1) + _draw(base, stop - 2)
+
+
+def test_run_in_chunks_traces_its_body_once():
+    calls = []
+
+    def body(k, x):
+        calls.append(k)
+        return x + tf.cast(k, tf.float32)
+
+    out = sampling.run_in_chunks(body, tf.zeros(2), 0, 9, chunk_size=2, verbose=0)
+    np.testing.assert_array_equal(out, [36.0, 36.0])
+    assert len(calls) == 1, "the chunk function was traced more than once"
+
+
+def test_run_in_chunks_with_no_steps_returns_the_carry():
+    out = sampling.run_in_chunks(lambda k, x: x + 1.0, tf.ones(3), 4, 4, verbose=1)
+    np.testing.assert_array_equal(out, np.ones(3))
+    with pytest.raises(ValueError, match="start <= stop"):
+        sampling.run_in_chunks(lambda k, x: x, tf.ones(3), 5, 4)
+
+
+def _random_walk(state, seed):
+    state = state + sampling.normal(tf.shape(state), seed)
+    return state, state
+
+
+@pytest.mark.parametrize("verbose", [1, True, 2, "auto"])
+def test_run_chain_gives_the_same_chain_with_and_without_a_bar(verbose):
+    base = sampling.as_stateless_seed(2)
+    quiet, quiet_snaps = sampling.run_chain(_random_walk, tf.zeros(3), 6, base, every=2,
+                                            verbose=0)
+    shown, shown_snaps = sampling.run_chain(_random_walk, tf.zeros(3), 6, base, every=2,
+                                            verbose=verbose)
+    np.testing.assert_array_equal(shown, quiet)
+    np.testing.assert_array_equal(shown_snaps, quiet_snaps)
+
+
+def test_progress_bar_prints_when_asked_and_never_when_silent(capsys):
+    base = sampling.as_stateless_seed(2)
+    sampling.run_chain(_random_walk, tf.zeros(3), 6, base, verbose=1)
+    assert "6/6" in capsys.readouterr().out
+    sampling.run_chain(_random_walk, tf.zeros(3), 6, base, verbose=2)
+    assert "6/6" in capsys.readouterr().out
+    for quiet in (0, False, "auto"):                # "auto": a short run prints nothing
+        sampling.run_chain(_random_walk, tf.zeros(3), 6, base, verbose=quiet)
+        sampling.run_in_chunks(lambda k, x: x, tf.zeros(2), 0, 5, verbose=quiet)
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err == "", (quiet, captured)
+    sampling.run_in_chunks(lambda k, x: x, tf.zeros(2), 0, 5, chunk_size=2, verbose=1,
+                           unit_name="sweep")
+    out = capsys.readouterr().out
+    assert "5/5" in out and "/sweep" in out
+
+
+def test_auto_progress_bar_appears_once_a_run_is_long(capsys, monkeypatch):
+    monkeypatch.setattr(sampling, "AUTO_PROGRESS_DELAY", 0.0)
+    sampling.run_chain(_random_walk, tf.zeros(3), 4, sampling.as_stateless_seed(0))
+    assert "4/4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value, expected", [("auto", "auto"), (0, 0), (1, 1), (2, 2),
+                                             (False, 0), (True, 1), (np.int64(2), 2)])
+def test_check_verbose_takes_keras_modes(value, expected):
+    assert sampling.check_verbose(value) == expected

@@ -25,7 +25,8 @@ models: ``model.annealing_path(base_visible_bias)`` returns one (see
 ``course_lib.boltzmann.annealing``). A path supplies ``initial_state(num_chains, seed)``,
 ``log_base_partition()``, ``state_from_samples(samples)`` (for reverse AIS) and
 ``step(state, beta_from, beta_to, seed) -> (log weight increment, new state)``; :func:`anneal`
-runs the whole schedule inside one ``tf.while_loop`` with stateless seeds.
+runs the schedule as compiled ``tf.while_loop`` chunks with stateless per-transition seeds,
+showing a progress bar between chunks on long runs (``verbose``).
 """
 
 from __future__ import annotations
@@ -117,29 +118,39 @@ def log_mean_exp_with_bars(log_w, num_sigma=3.0):
     return math.log(mean) + shift, low, math.log(mean + err) + shift
 
 
-def anneal(path, betas, state, seed, jit_compile=False):
+def anneal(path, betas, state, seed, jit_compile=False, *, chunk_size=None, verbose="auto"):
     """Runs ``path.step`` along ``betas`` from ``state``; returns the (M,) log weights.
 
-    ``jit_compile`` is off by default: on CPUs, XLA's matmul and random kernels measured
-    about twice slower here than TensorFlow's own for this loop.
+    The transitions run as compiled chunks (:func:`course_lib.sampling.run_in_chunks`, one
+    trace per call) with a progress bar between them; transition k always gets
+    ``step_seed(seed, k)``, so ``chunk_size`` never changes the result.
+
+    Args:
+        path: an annealing path (see the module docstring).
+        betas: the inverse temperatures, in the order to walk them.
+        state: the start state of the M chains.
+        seed: Python int.
+        jit_compile: off by default: on CPUs, XLA's matmul and random kernels measured about
+            twice slower here than TensorFlow's own for this loop.
+        chunk_size: transitions per compiled call; default about a hundredth of the schedule.
+        verbose: "auto" (a bar once the run has lasted ``sampling.AUTO_PROGRESS_DELAY``
+            seconds), 0 / False, 1 / True or 2, as in ``keras.Model.fit``.
     """
     betas = tf.constant(np.asarray(betas, dtype="float32"))
     base_seed = sampling.as_stateless_seed(seed)
 
-    @tf.autograph.experimental.do_not_convert  # an explicit tf.while_loop; nothing to convert
-    def run(state):
-        def body(k, state, log_w):
-            increment, state = path.step(state, betas[k - 1], betas[k],
-                                         sampling.step_seed(base_seed, k))
-            return k + 1, state, log_w + tf.cast(increment, tf.float64)
+    def transition(k, carry):
+        state, log_w = carry
+        increment, state = path.step(state, betas[k - 1], betas[k],
+                                     sampling.step_seed(base_seed, k))
+        return state, log_w + tf.cast(increment, tf.float64)
 
-        # float64 accumulation: 20,000 float32 increments would drift by up to ~0.1 nats.
-        _, _, log_w = tf.while_loop(
-            lambda k, *_: k < tf.shape(betas)[0], body,
-            (tf.constant(1), state, tf.zeros(tf.shape(state)[:1], tf.float64)))
-        return log_w
-
-    return tf.function(run, jit_compile=jit_compile)(state).numpy()
+    # float64 accumulation: 20,000 float32 increments would drift by up to ~0.1 nats.
+    log_w = tf.zeros(tf.shape(state)[:1], tf.float64)
+    _, log_w = sampling.run_in_chunks(transition, (state, log_w), 1, int(betas.shape[0]),
+                                      chunk_size=chunk_size, verbose=verbose,
+                                      unit_name="transition", jit_compile=jit_compile)
+    return log_w.numpy()
 
 
 def dbm_schedule(num_distributions=20_000):
@@ -163,7 +174,7 @@ def _check_schedule(betas):
 
 
 def ais_log_partition(model, base_visible_bias, *, num_chains=100, betas=None, seed=0,
-                      path=None):
+                      path=None, verbose="auto"):
     """Eqs. (1.13)-(1.15): forward AIS estimate of log Z for an RBM.
 
     Args:
@@ -173,33 +184,39 @@ def ais_log_partition(model, base_visible_bias, *, num_chains=100, betas=None, s
         betas: inverse temperatures from 0 to 1; default :func:`published_schedule`.
         seed: Python int; the same seed gives the same estimate.
         path: an annealing path; default ``model.annealing_path(base_visible_bias)``.
+        verbose: the progress bar over the transitions: "auto" (shown once the run has
+            lasted ``sampling.AUTO_PROGRESS_DELAY`` seconds), 0 / False (never), 1 / True
+            (always) or 2 (one line at the end), as in ``keras.Model.fit``.
     """
     num_chains = check_positive_int(num_chains, "num_chains")
     seed = check_seed(seed)
+    verbose = sampling.check_verbose(verbose)
     betas = _check_schedule(betas)
     path = path or model.annealing_path(base_visible_bias)
     state = path.initial_state(num_chains, sampling.step_seed(
         sampling.as_stateless_seed(seed), -1))
-    log_w = anneal(path, betas, state, seed)
+    log_w = anneal(path, betas, state, seed, verbose=verbose)
     mean, low, high = log_mean_exp_with_bars(log_w)
     log_za = path.log_base_partition()
     return AISResult(log_za + mean, log_za + low, log_za + high, log_w, len(betas), "forward")
 
 
 def reverse_ais_log_partition(model, base_visible_bias, model_samples, *, betas=None, seed=0,
-                              path=None):
+                              path=None, verbose="auto"):
     """Eq. (1.16): reverse AIS from samples of the model; a conservative log Z estimate.
 
     Args:
         model_samples: (M, D) states drawn from the model (e.g. persistent chains or the
             end of long Gibbs runs), or for a DBM the list of layer states
             ``dbm.chain_states()``; one annealing run starts from each.
+        betas, seed, path, verbose: as in :func:`ais_log_partition`.
     """
     seed = check_seed(seed)
+    verbose = sampling.check_verbose(verbose)
     betas = _check_schedule(betas)
     path = path or model.annealing_path(base_visible_bias)
     state = path.state_from_samples(model_samples)
-    log_w = anneal(path, betas[::-1].copy(), state, seed)
+    log_w = anneal(path, betas[::-1].copy(), state, seed, verbose=verbose)
     mean, low, high = log_mean_exp_with_bars(log_w)
     log_za = path.log_base_partition()
     # log Z_B = log Z_A - log mean w_rev: the interval flips.

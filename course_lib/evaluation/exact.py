@@ -16,12 +16,12 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib.checks import ArgumentTypeError, check_finite_float, check_positive_int, describe
-from course_lib.sampling import all_binary_states, binary_states
+from course_lib.sampling import LoopProgress, all_binary_states, binary_states, check_verbose
 
 MAX_EXACT_HIDDEN = 30
 
 
-def exact_log_partition(model, chunk_size=2**14):
+def exact_log_partition(model, chunk_size=2**14, *, verbose="auto"):
     """Eq. (1.12): log Z of an RBM by summing exp(-F_h(h)) over all 2^H hidden states.
 
     A binary RBM with fewer visible than hidden units is summed over its visible states with
@@ -33,6 +33,9 @@ def exact_log_partition(model, chunk_size=2**14):
             binary units to enumerate and their free energy with every other unit summed
             out: an RBM (``BernoulliRBM``, ``GaussianBernoulliRBM``) or a ``DBM``.
         chunk_size: hidden states evaluated at once.
+        verbose: the progress bar over the chunks: "auto" (shown once the run has lasted
+            ``sampling.AUTO_PROGRESS_DELAY`` seconds), 0 / False, 1 / True or 2, as in
+            ``keras.Model.fit``.
 
     Returns:
         log Z as a Python float (computed in float64 accumulation across chunks).
@@ -46,6 +49,7 @@ def exact_log_partition(model, chunk_size=2**14):
         raise ArgumentTypeError("model must offer enumerated_free_energy() (an RBM or a "
                                 f"DBM); got {describe(model)}.") from None
     chunk_size = check_positive_int(chunk_size, "chunk_size")
+    verbose = check_verbose(verbose)
     n_hidden, free_energy = enumerated_free_energy()
     if n_hidden > MAX_EXACT_HIDDEN:
         raise ValueError(f"exact enumeration needs at most {MAX_EXACT_HIDDEN} hidden units "
@@ -58,8 +62,12 @@ def exact_log_partition(model, chunk_size=2**14):
     def chunk_logsumexp(start):
         return tf.reduce_logsumexp(-free_energy(binary_states(n_hidden, start, chunk_size)))
 
-    parts = [float(chunk_logsumexp(tf.constant(s, tf.int64)))
-             for s in range(0, total, chunk_size)]
+    starts = range(0, total, chunk_size)
+    progress = LoopProgress(len(starts), verbose, "chunk")
+    parts = []
+    for i, start in enumerate(starts):
+        parts.append(float(chunk_logsumexp(tf.constant(start, tf.int64))))
+        progress.update(i + 1)
     return float(np.logaddexp.reduce(np.asarray(parts, dtype=np.float64)))
 
 

@@ -2,7 +2,8 @@
 
 * :func:`importance_weighted_bound`: Eq. (4.7) for any k, per example, with bounded
   memory: examples go in batches and the k draws in chunks whose log-sum-exp is
-  accumulated in float64 (k = 5000 is the protocol of Burda et al. 2016 for test NLL).
+  accumulated in float64 (k = 5000 is the protocol of Burda et al. 2016 for test NLL);
+  a progress bar over the batches on long runs (``verbose``).
 * :func:`active_units`: A_u = Cov_x(E_{q(z|x)}[z_u]) > 0.01 (Burda et al., Sec. 5.2): the
   latent units the model uses; the others have collapsed onto the prior.
 * :func:`kl_per_unit`: the mean over x of each unit's KL(q(z_u | x) || p(z_u)), the
@@ -37,7 +38,7 @@ def _checked(model, x, y):
 
 
 def importance_weighted_bound(model, x, *, num_samples, y=None, batch_size=100,
-                              samples_per_chunk=500, seed=0):
+                              samples_per_chunk=500, seed=0, verbose="auto"):
     """Eq. (4.7): ``log (1/k) sum_{i<=k} p(x, z_i) / q(z_i | x)`` for every row of ``x``.
 
     Args:
@@ -49,6 +50,9 @@ def importance_weighted_bound(model, x, *, num_samples, y=None, batch_size=100,
         samples_per_chunk: draws per call; memory is about
             ``batch_size * samples_per_chunk * D`` floats.
         seed: int; the same seed gives the same draws.
+        verbose: the progress bar over the batches: "auto" (shown once the run has lasted
+            ``sampling.AUTO_PROGRESS_DELAY`` seconds), 0 / False (never), 1 / True (always)
+            or 2 (one line at the end), as in ``keras.Model.fit``.
 
     Returns:
         (n,) float64 numpy array of per-example bounds (nats). Their mean is the reported
@@ -58,8 +62,10 @@ def importance_weighted_bound(model, x, *, num_samples, y=None, batch_size=100,
     batch_size = check_positive_int(batch_size, "batch_size")
     chunk = min(check_positive_int(samples_per_chunk, "samples_per_chunk"), num_samples)
     seed = check_seed(seed)
+    verbose = sampling.check_verbose(verbose)
     x, y = _checked(model, x, y)
     base = sampling.as_stateless_seed(seed)
+    progress = sampling.LoopProgress(math.ceil(len(x) / batch_size), verbose, "batch")
 
     @tf.function(reduce_retracing=True)
     def chunk_logsumexp(x, y, size, seed):
@@ -75,6 +81,7 @@ def importance_weighted_bound(model, x, *, num_samples, y=None, batch_size=100,
                                   size, sampling.step_seed(base, b, stream=c))
             total = np.logaddexp(total, ops.convert_to_numpy(lse).astype(np.float64))
         out[start:start + len(xb)] = total - math.log(num_samples)
+        progress.update(b + 1)
     return out
 
 

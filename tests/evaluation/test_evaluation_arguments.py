@@ -1,5 +1,5 @@
 """Every public function of course_lib.evaluation refuses bad arguments with a message that
-names the argument and shows the value: counts, seeds, schedules, smoothing, log Z. In
+names the argument and shows the value: counts, seeds, schedules, smoothing, log Z, verbose. In
 particular AIS never returns NaN for a NaN in its schedule or an infinite base-rate bias,
 and reconstruction_error never returns 0.0 for a negative batch size. Tiny models only."""
 
@@ -48,6 +48,9 @@ def models():
 
 
 BAD_BATCH_SIZES = BAD_COUNTS
+# verbose takes Keras' modes: "auto", 0, 1, 2 (and False, True); nothing else.
+BAD_VERBOSE = [(3, ValueError), (-1, ValueError), ("yes", TypeError), (1.0, TypeError),
+               (None, TypeError)]
 BAD_SCHEDULES = [([0.0, NAN, 1.0], ValueError), ([NAN, 0.5, 1.0], ValueError),
                  ([0.0, 0.6, 0.5, 1.0], ValueError), ([0.0, 0.5, 0.5, 1.0], ValueError),
                  ([0.1, 1.0], ValueError), ([0.0, 0.9], ValueError), ([0.0, INF], ValueError),
@@ -60,6 +63,10 @@ CASES = [
      "seed", BAD_REQUIRED_SEEDS),
     ("reverse_ais", lambda m, v: reverse_ais_log_partition(m["rbm"], BASE, X, betas=BETAS,
                                                            seed=v), "seed", BAD_REQUIRED_SEEDS),
+    ("ais", lambda m, v: ais_log_partition(m["rbm"], BASE, num_chains=2, betas=BETAS,
+                                           verbose=v), "verbose", BAD_VERBOSE),
+    ("reverse_ais", lambda m, v: reverse_ais_log_partition(m["rbm"], BASE, X, betas=BETAS,
+                                                           verbose=v), "verbose", BAD_VERBOSE),
     ("base_rate_visible_bias", lambda m, v: base_rate_visible_bias(X, smoothing=v),
      "smoothing", BAD_POSITIVE),
     ("dbm_schedule", lambda m, v: dbm_schedule(v), "num_distributions",
@@ -68,6 +75,8 @@ CASES = [
     ("exact_log_partition", lambda m, v: exact_log_partition(m["rbm"], chunk_size=v),
      "chunk_size", BAD_COUNTS),
     ("exact_log_partition", lambda m, v: exact_log_partition(v), "model", [("rbm", TypeError)]),
+    ("exact_log_partition", lambda m, v: exact_log_partition(m["rbm"], verbose=v), "verbose",
+     BAD_VERBOSE),
     ("exact_log_likelihood", lambda m, v: exact_log_likelihood(m["rbm"], X, batch_size=v),
      "batch_size", BAD_BATCH_SIZES),
     ("exact_log_likelihood", lambda m, v: exact_log_likelihood(m["rbm"], X, log_z=v), "log_z",
@@ -96,6 +105,8 @@ CASES = [
         m["vae"], X, num_samples=2, samples_per_chunk=v), "samples_per_chunk", BAD_COUNTS),
     ("importance_weighted_bound", lambda m, v: importance_weighted_bound(
         m["vae"], X, num_samples=2, seed=v), "seed", BAD_REQUIRED_SEEDS),
+    ("importance_weighted_bound", lambda m, v: importance_weighted_bound(
+        m["vae"], X, num_samples=2, verbose=v), "verbose", BAD_VERBOSE),
     ("posterior_means_and_log_vars", lambda m, v: posterior_means_and_log_vars(
         m["vae"], X, batch_size=v), "batch_size", BAD_BATCH_SIZES),
     ("kl_per_unit", lambda m, v: kl_per_unit(m["vae"], X, batch_size=v), "batch_size",

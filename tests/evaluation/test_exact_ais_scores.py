@@ -8,7 +8,8 @@ import oracles
 import pytest
 import tensorflow as tf
 
-from course_lib.boltzmann import BernoulliRBM, GaussianBernoulliRBM, RBMAnnealingPath
+from course_lib import sampling
+from course_lib.boltzmann import DBM, BernoulliRBM, GaussianBernoulliRBM, RBMAnnealingPath
 from course_lib.evaluation import (
     ais_log_partition,
     base_rate_visible_bias,
@@ -20,6 +21,7 @@ from course_lib.evaluation import (
     reconstruction_error,
     reverse_ais_log_partition,
 )
+from course_lib.evaluation.ais import anneal
 from course_lib.sampling import all_binary_states
 
 
@@ -198,6 +200,106 @@ def test_ais_rejects_bad_schedules_and_base_biases(ais_setup):
     with pytest.raises(ValueError, match="base_visible_bias"):
         reverse_ais_log_partition(model, np.zeros((10, 1)), samples[:4], betas=[0.0, 1.0])
 
+
+
+# ----- AIS in chunks: the same numbers as one loop, a progress bar between chunks -----------
+def one_loop_anneal(path, betas, state, seed):
+    """The plain form of ``anneal``: every transition in one ``tf.while_loop``, transition k
+    seeded with ``step_seed(seed, k)``, log weights accumulated in float64."""
+    betas = tf.constant(np.asarray(betas, "float32"))
+    base_seed = sampling.as_stateless_seed(seed)
+
+    @tf.function
+    def run(state):
+        def body(k, state, log_w):
+            increment, state = path.step(state, betas[k - 1], betas[k],
+                                         sampling.step_seed(base_seed, k))
+            return k + 1, state, log_w + tf.cast(increment, tf.float64)
+        _, _, log_w = tf.while_loop(lambda k, *_: k < tf.shape(betas)[0], body,
+                                    (tf.constant(1), state,
+                                     tf.zeros(tf.shape(state)[:1], tf.float64)))
+        return log_w
+
+    return run(state).numpy()
+
+
+@pytest.mark.parametrize("kind", ["rbm", "dbm"])
+def test_anneal_in_chunks_equals_one_loop_bit_for_bit(kind):
+    if kind == "rbm":
+        model = bernoulli_model(10, 6, seed=3)[0]
+    else:
+        model = DBM([10, 5, 4], seed=0)
+    path = model.annealing_path(np.linspace(-1.0, 1.0, 10).astype("float32"))
+    state = path.initial_state(8, sampling.as_stateless_seed(9))
+    betas = np.linspace(0.0, 1.0, 41).astype("float32")
+    expected = one_loop_anneal(path, betas, state, seed=4)
+    for chunk_size in (1, 3, 7, 40, 100, None):
+        for verbose in (0, 1):
+            np.testing.assert_array_equal(anneal(path, betas, state, 4, chunk_size=chunk_size,
+                                                 verbose=verbose), expected,
+                                          err_msg=f"chunk_size={chunk_size}")
+
+
+class RecordingPath:
+    """A stand-in annealing path whose log weights record the transitions it ran: chain 0
+    counts them, chain 1 sums beta_to - beta_from, chain 2 sums one uniform draw from each
+    transition's seed."""
+
+    def step(self, state, beta_from, beta_to, seed):
+        draw = sampling.uniform((), sampling.step_seed(seed, 0, 1))
+        return tf.stack([tf.constant(1.0), beta_to - beta_from, draw]), state
+
+
+def recorded_log_weights(betas, seed, transitions):
+    """What RecordingPath's log weights must be after ``transitions`` (a list of k)."""
+    base = sampling.as_stateless_seed(seed)
+    log_w = np.zeros(3)
+    for k in transitions:
+        draw = sampling.uniform((), sampling.step_seed(sampling.step_seed(base, k), 0, 1))
+        log_w += np.array([1.0, betas[k] - betas[k - 1], draw.numpy()], np.float32)
+    return log_w
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 5, 21, None])
+def test_ais_chunk_boundaries_neither_reuse_nor_skip_a_step_seed(chunk_size):
+    betas = np.sort(np.random.default_rng(0).random(22)).astype("float32")
+    betas = np.concatenate([[0.0], betas[1:-1], [1.0]]).astype("float32")   # 21 transitions
+    log_w = anneal(RecordingPath(), betas, tf.zeros(3), 6, chunk_size=chunk_size, verbose=0)
+    every_step = list(range(1, len(betas)))
+    np.testing.assert_array_equal(log_w, recorded_log_weights(betas, 6, every_step))
+    # The check can fail: a chunk that starts by repeating the step before it, or that skips
+    # its first step, leaves a different record.
+    repeated = recorded_log_weights(betas, 6, every_step[:10] + every_step[9:-1])
+    skipped = recorded_log_weights(betas, 6, every_step[:10] + every_step[11:])
+    assert not np.array_equal(log_w, repeated) and not np.array_equal(log_w, skipped)
+
+
+def test_ais_progress_bar_shows_when_asked_and_never_changes_the_estimate(ais_setup, capsys):
+    model, base, samples, _, _ = ais_setup
+    betas = np.linspace(0.0, 1.0, 31).astype("float32")
+    results = {}
+    for verbose in (0, False, 1, 2, "auto"):
+        forward = ais_log_partition(model, base, num_chains=5, betas=betas, seed=2,
+                                    verbose=verbose)
+        reverse = reverse_ais_log_partition(model, base, samples[:5], betas=betas, seed=2,
+                                            verbose=verbose)
+        results[repr(verbose)] = (forward.log_weights, reverse.log_weights)
+        out = capsys.readouterr().out
+        if verbose in (1, 2):
+            assert out.count("30/30") == 2 and "/transition" in out, out
+        else:                                           # "auto": a short run is silent
+            assert out == "", (verbose, out)
+    for forward, reverse in results.values():
+        np.testing.assert_array_equal(forward, results["0"][0])
+        np.testing.assert_array_equal(reverse, results["0"][1])
+
+
+def test_exact_log_partition_progress_bar_shows_when_asked(capsys):
+    model, _ = bernoulli_model(6, 4, seed=1)
+    quiet = exact_log_partition(model, chunk_size=4, verbose=0)
+    assert capsys.readouterr().out == ""
+    assert exact_log_partition(model, chunk_size=4, verbose=1) == quiet
+    assert "4/4" in capsys.readouterr().out
 
 def test_published_schedule():
     betas = published_schedule().astype(np.float64)

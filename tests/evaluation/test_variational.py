@@ -243,6 +243,22 @@ def test_batching_and_chunking_change_only_the_draws(truth, data):
         assert abs(result.mean() - log_px.mean()) < 0.05
 
 
+
+def test_bound_progress_bar_shows_when_asked_and_never_changes_the_bound(truth, data, capsys):
+    model = linear_gaussian_vae(truth, perturb=PERTURB)
+    quiet = importance_weighted_bound(model, data, num_samples=20, batch_size=5, seed=2,
+                                      verbose=0)
+    assert capsys.readouterr().out == ""
+    for verbose in (1, True, 2, "auto", False):
+        shown = importance_weighted_bound(model, data, num_samples=20, batch_size=5, seed=2,
+                                          verbose=verbose)
+        np.testing.assert_array_equal(shown, quiet)
+        out = capsys.readouterr().out
+        if verbose in (1, 2):                       # True is 1; 24 rows in batches of 5
+            assert "5/5" in out and "/batch" in out, out
+        else:                                       # "auto": a short run is silent
+            assert out == "", (verbose, out)
+
 def test_bound_arguments_are_validated(truth, data):
     model = linear_gaussian_vae(truth)
     for kwargs, match in ((dict(num_samples=0), "num_samples"),
