@@ -66,7 +66,8 @@ def test_tags_sit_in_display_math(notebook):
         if cell.cell_type != "markdown":
             continue
         outside = DISPLAY.sub("", cell.source)
-        assert not TAG.search(outside), f"{path.name} cell {i}: a \\tag outside $$...$$ shows nothing"
+        assert not TAG.search(outside), \
+            f"{path.name} cell {i}: a \\tag outside $$...$$ shows nothing"
 
 
 def test_every_cited_equation_is_labelled(notebook):
@@ -84,7 +85,8 @@ def test_no_code_identifiers_inside_math(notebook):
     path, nb = notebook
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
-            for math in DISPLAY.findall(cell.source) + re.findall(r"(?<!\$)\$([^$]+)\$(?!\$)", cell.source):
+            inline = re.findall(r"(?<!\$)\$([^$]+)\$(?!\$)", cell.source)
+            for math in DISPLAY.findall(cell.source) + inline:
                 assert "_gradient" not in math and "ops." not in math, (path.name, i, math[:80])
 
 
