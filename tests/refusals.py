@@ -29,6 +29,9 @@ BAD_NONNEGATIVE = [(-1.0, ValueError), (NAN, ValueError), (INF, ValueError), (Tr
 BAD_FINITE = [(NAN, ValueError), (INF, ValueError), (-INF, ValueError), (True, TypeError),
               ("a", TypeError)]
 BAD_FLAGS = [("no", TypeError), (1, TypeError), (None, TypeError)]
+# verbose takes Keras' modes: "auto", 0, 1, 2 (and False, True); nothing else.
+BAD_VERBOSE = [(3, ValueError), (-1, ValueError), ("yes", TypeError), (1.0, TypeError),
+               (None, TypeError)]
 
 
 def expand(cases):

@@ -334,13 +334,20 @@ class DBM(GuardedFitMixin, keras.Model):
         return check_probabilities(v, expected_dim=self.layer_sizes[0], name=name)
 
     # ------------------------------------------------------------------ generation
-    def sample(self, num_samples, num_steps, *, seed, init=None, every=None):
+    def sample(self, num_samples, num_steps, *, seed, init=None, every=None, verbose="auto"):
         """Runs block Gibbs chains from random states (or ``init`` images), stateless seeds.
+
+        Args:
+            num_samples, num_steps, seed, init, every: as in ``RBM.sample``.
+            verbose: the progress bar over the sweeps, as in ``keras.Model.fit``: "auto"
+                (shown once the run has lasted ``sampling.AUTO_PROGRESS_DELAY`` seconds),
+                0 / False, 1 / True or 2.
 
         Returns:
             (final p(v | h_1), stacked snapshots of it every ``every`` sweeps, or None).
         """
         num_steps = check_nonneg_int(num_steps, "num_steps")
+        verbose = sampling.check_verbose(verbose)
         if every is not None:
             every = check_positive_int(every, "every")
         base = sampling.as_stateless_seed(seed)
@@ -356,7 +363,7 @@ class DBM(GuardedFitMixin, keras.Model):
         if num_steps == 0:
             return ops.convert_to_numpy(states[0]), None
         return sampling.run_chain(lambda s, seed: self.gibbs_step(s, seed), states, num_steps,
-                                  base, every)
+                                  base, every, verbose=verbose)
 
     def chain_states(self):
         """The persistent chains as a list of numpy arrays, [v, h_1, ..., h_L]."""

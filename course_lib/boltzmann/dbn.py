@@ -251,7 +251,7 @@ class DBN(GuardedFitMixin, keras.Model):
         return check_probabilities(v, expected_dim=self.layer_sizes[0], name=name)
 
     # ------------------------------------------------------------------ generation
-    def sample(self, num_samples, num_steps, *, seed, init=None):
+    def sample(self, num_samples, num_steps, *, seed, init=None, verbose="auto"):
         """Gibbs sampling in the top RBM, then one top-down pass, Eq. (2.1).
 
         Args:
@@ -260,11 +260,15 @@ class DBN(GuardedFitMixin, keras.Model):
             seed: Python int.
             init: optional (n, D) images; the chains then start from their up-pass states
                 ("what the DBN associates with this image").
+            verbose: the progress bar over the sweeps, as in ``keras.Model.fit``: "auto"
+                (shown once the run has lasted ``sampling.AUTO_PROGRESS_DELAY`` seconds),
+                0 / False, 1 / True or 2.
 
         Returns:
             (n, D) array of p(v | h_1): the visible probabilities of the samples.
         """
         num_steps = check_nonneg_int(num_steps, "num_steps")
+        verbose = sampling.check_verbose(verbose)
         base = sampling.as_stateless_seed(seed)
         if init is None:
             num_samples = check_positive_int(num_samples, "num_samples")
@@ -273,7 +277,7 @@ class DBN(GuardedFitMixin, keras.Model):
             v = tf.constant(self.check_visible(init, "init"))
             h = self.up_pass(v, sampling.step_seed(base, -2))[-1]
         if num_steps:
-            h, _ = self.top.sample(None, num_steps, seed=int(seed) + 1, init=h)
+            h, _ = self.top.sample(None, num_steps, seed=int(seed) + 1, init=h, verbose=verbose)
             h = sampling.bernoulli(tf.constant(h), sampling.step_seed(base, -3))
         return ops.convert_to_numpy(self.down_pass(h, sampling.step_seed(base, -4))[0])
 
@@ -292,7 +296,7 @@ class DBN(GuardedFitMixin, keras.Model):
         return log_p, log_q
 
     def log_importance_weights(self, v, log_z_top, *, num_samples=10, seed=0,
-                               batch_size=20_000):
+                               batch_size=20_000, verbose="auto"):
         """log p(v, h^k) - log q(h^k | v) for K draws h^k ~ q(h | v), Eqs. (2.4)/(2.5).
 
         Args:
@@ -302,6 +306,9 @@ class DBN(GuardedFitMixin, keras.Model):
             num_samples: K draws per image.
             seed: Python int.
             batch_size: rows (images x K) evaluated at once.
+            verbose: the progress bar over the batches, as in ``keras.Model.fit``: "auto"
+                (shown once the run has lasted ``sampling.AUTO_PROGRESS_DELAY`` seconds),
+                0 / False, 1 / True or 2.
 
         Returns:
             (n, K) float64 array. Its row means are the bound (2.4); the log of the row
@@ -310,6 +317,7 @@ class DBN(GuardedFitMixin, keras.Model):
         num_samples = check_positive_int(num_samples, "num_samples")
         batch_size = check_positive_int(batch_size, "batch_size")
         log_z_top = check_finite_float(log_z_top, "log_z_top")
+        verbose = sampling.check_verbose(verbose)
         v = self.check_visible(v)
         base = sampling.as_stateless_seed(seed)
         rows = max(1, batch_size // num_samples)      # images per call; K copies of each
@@ -322,16 +330,21 @@ class DBN(GuardedFitMixin, keras.Model):
                                                         log_z_top)
             return tf.transpose(tf.reshape(log_p - log_q, (num_samples, n)))
 
-        out = [per_batch(tf.constant(v[s:s + rows]), sampling.step_seed(base, i)).numpy()
-               for i, s in enumerate(range(0, len(v), rows))]
+        starts = range(0, len(v), rows)
+        progress = sampling.LoopProgress(len(starts), verbose=verbose, unit_name="batch")
+        out = []
+        for i, s in enumerate(starts):
+            out.append(per_batch(tf.constant(v[s:s + rows]), sampling.step_seed(base, i)).numpy())
+            progress.update(i + 1)
         return np.concatenate(out).astype(np.float64)
 
     def lower_bound(self, v, log_z_top, *, num_samples=10, seed=0, importance_weighted=False,
-                    batch_size=20_000):
+                    batch_size=20_000, verbose="auto"):
         """Eq. (2.4) (or 2.5): a stochastic lower bound on log p(v), one value per image.
 
         Args:
-            v, log_z_top, num_samples, seed, batch_size: as :meth:`log_importance_weights`.
+            v, log_z_top, num_samples, seed, batch_size, verbose: as
+                :meth:`log_importance_weights`.
             importance_weighted: False: the mean of log p(v, h) - log q(h | v), Eq. (2.4);
                 True: log mean exp of it, Eq. (2.5), tighter as K grows.
 
@@ -340,7 +353,7 @@ class DBN(GuardedFitMixin, keras.Model):
         """
         importance_weighted = check_bool(importance_weighted, "importance_weighted")
         log_w = self.log_importance_weights(v, log_z_top, num_samples=num_samples, seed=seed,
-                                            batch_size=batch_size)
+                                            batch_size=batch_size, verbose=verbose)
         if importance_weighted:
             return np.logaddexp.reduce(log_w, axis=1) - math.log(num_samples)
         return log_w.mean(axis=1)

@@ -328,7 +328,7 @@ class RBM(GuardedFitMixin, keras.Model):
             raise ValueError(f"expected {self.num_chains} chain states; got {v.shape[0]}.")
         self.persistent_chains.assign(v)
 
-    def sample(self, num_samples, num_steps, *, seed, init=None, every=None):
+    def sample(self, num_samples, num_steps, *, seed, init=None, every=None, verbose="auto"):
         """Runs ``num_samples`` Gibbs chains for ``num_steps`` sweeps (stateless seeds).
 
         Args:
@@ -337,11 +337,15 @@ class RBM(GuardedFitMixin, keras.Model):
             seed: Python int; the same seed gives the same samples.
             init: optional (n, D) start states; default: random binary / standard normal.
             every: if given, also return the mean-field states every ``every`` sweeps.
+            verbose: the progress bar over the sweeps, as in ``keras.Model.fit``: "auto"
+                (shown once the run has lasted ``sampling.AUTO_PROGRESS_DELAY`` seconds),
+                0 / False, 1 / True or 2.
 
         Returns:
             (final visible means, stacked snapshots or None).
         """
         num_steps = check_nonneg_int(num_steps, "num_steps")
+        verbose = sampling.check_verbose(verbose)
         if every is not None:
             every = check_positive_int(every, "every")
         base = sampling.as_stateless_seed(seed)
@@ -349,7 +353,8 @@ class RBM(GuardedFitMixin, keras.Model):
             num_samples = check_positive_int(num_samples, "num_samples")
             init = self.random_visible(num_samples, sampling.step_seed(base, -1))
         v = ops.convert_to_tensor(self.check_visible(init, "init"))
-        return sampling.run_chain(lambda v, s: self.gibbs_step(v, s), v, num_steps, base, every)
+        return sampling.run_chain(lambda v, s: self.gibbs_step(v, s), v, num_steps, base, every,
+                                  verbose=verbose)
 
     # ----------------------------------------------------------- serialization
     def get_config(self):

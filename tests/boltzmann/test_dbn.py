@@ -535,3 +535,19 @@ def test_classifier_starts_from_the_recognition_weights():
     np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-5)
     with pytest.raises(ValueError, match="num_classes"):
         dbn.classifier(0)
+
+
+def test_bound_and_sample_progress_bars_show_when_asked_and_change_nothing(capsys):
+    dbn, log_z, _, _ = _mc_dbn()
+    v = random_binary(30, dbn.layer_sizes[0], seed=1)
+    quiet = dbn.log_importance_weights(v, log_z, num_samples=4, seed=3, batch_size=20, verbose=0)
+    assert capsys.readouterr().out == ""
+    shown = dbn.log_importance_weights(v, log_z, num_samples=4, seed=3, batch_size=20, verbose=1)
+    out = capsys.readouterr().out
+    np.testing.assert_array_equal(quiet, shown)
+    assert "6/6" in out, out                     # 30 images x 4 copies in batches of 5 images
+    samples_quiet = dbn.sample(3, 4, seed=2, verbose=0)
+    assert capsys.readouterr().out == ""
+    samples_shown = dbn.sample(3, 4, seed=2, verbose=1)
+    assert "4/4" in capsys.readouterr().out
+    np.testing.assert_array_equal(samples_quiet, samples_shown)

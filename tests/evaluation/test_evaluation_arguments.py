@@ -10,6 +10,7 @@ from refusals import (
     BAD_FINITE,
     BAD_POSITIVE,
     BAD_REQUIRED_SEEDS,
+    BAD_VERBOSE,
     INF,
     NAN,
     assert_refused,
@@ -48,9 +49,6 @@ def models():
 
 
 BAD_BATCH_SIZES = BAD_COUNTS
-# verbose takes Keras' modes: "auto", 0, 1, 2 (and False, True); nothing else.
-BAD_VERBOSE = [(3, ValueError), (-1, ValueError), ("yes", TypeError), (1.0, TypeError),
-               (None, TypeError)]
 BAD_SCHEDULES = [([0.0, NAN, 1.0], ValueError), ([NAN, 0.5, 1.0], ValueError),
                  ([0.0, 0.6, 0.5, 1.0], ValueError), ([0.0, 0.5, 0.5, 1.0], ValueError),
                  ([0.1, 1.0], ValueError), ([0.0, 0.9], ValueError), ([0.0, INF], ValueError),
