@@ -224,7 +224,7 @@ def run_chapter(notebook: Path, results_dir: Path, stamp: dict, timeout: int = 7
     with tempfile.TemporaryDirectory(prefix=f"results-{stem}-") as tmp:
         staging = Path(tmp)
         env = {"COURSE_LIB_SMOKE": "0", "COURSE_LIB_RESULTS_DIR": str(staging),
-               "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+               "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
         failure = None
         start = time.perf_counter()
         try:
