@@ -90,6 +90,15 @@ class AISResult:
     num_distributions: int
     direction: str
 
+    @property
+    def log_z_sd(self):
+        """The delta-method standard deviation of log Z: std(w) / (mean(w) sqrt(M)), in nats.
+
+        Finite even when the 3-sigma interval of Eq. (1.15) is unbounded (which happens as
+        soon as mean(w) < 3 std(w) / sqrt(M)), so it is what a tolerance can be built from."""
+        w = np.exp(self.log_weights - np.max(self.log_weights))
+        return float(w.std(ddof=1) / (w.mean() * math.sqrt(len(w))))
+
     def __str__(self):
         return (f"{self.direction} AIS: log Z = {self.log_z:.3f} "
                 f"[{self.log_z_low:.3f}, {self.log_z_high:.3f}] (+-3 sigma, "

@@ -384,3 +384,19 @@ def test_reconstruction_error_is_smaller_after_training(trained_and_untrained):
     assert 0.0 <= err_trained < err_untrained
     # Untrained (W ~ 0.01, zero biases): p(v_i | h) ~ 1/2, so the error is ~ D/4 = 4.
     assert err_untrained == pytest.approx(4.0, abs=0.1)
+
+
+def test_log_z_sd_is_the_delta_method_spread_and_stays_finite():
+    from course_lib.evaluation.ais import AISResult
+    rng = np.random.default_rng(0)
+    log_w = rng.normal(0.0, 0.3, size=400)
+    w = np.exp(log_w)
+    result = AISResult(0.0, 0.0, 0.0, log_w, 10, "forward")
+    np.testing.assert_allclose(result.log_z_sd, w.std(ddof=1) / (w.mean() * np.sqrt(400)),
+                               rtol=1e-12)
+    # Heavy-tailed weights: mean(w) < 3 std(w) / sqrt(M) leaves the 3-sigma interval unbounded
+    # below, while the standard deviation stays finite (and shift-invariant).
+    heavy = np.array([0.0] * 9 + [8.0])
+    assert np.isfinite(AISResult(0.0, -np.inf, 1.0, heavy, 10, "forward").log_z_sd)
+    np.testing.assert_allclose(AISResult(0, 0, 0, heavy + 100.0, 10, "forward").log_z_sd,
+                               AISResult(0, 0, 0, heavy, 10, "forward").log_z_sd)
