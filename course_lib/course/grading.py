@@ -672,6 +672,10 @@ def _compare(reference: dict, got) -> str:
     close = np.isclose(actual, desired, rtol=rtol, atol=atol, equal_nan=True)
     if close.all():
         return ""
+    wrong_nan = ~close & (np.isnan(actual) != np.isnan(desired))
+    if wrong_nan.any():
+        return (f"{np.count_nonzero(~close)} of {close.size} values differ from the "
+                f"instructor's ({np.count_nonzero(wrong_nan)} are NaN on one side only)")
     with np.errstate(invalid="ignore"):
         worst = np.nanmax(np.where(close, 0.0, np.abs(actual - desired)))
     return (f"{np.count_nonzero(~close)} of {close.size} values differ from the instructor's "

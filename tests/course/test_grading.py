@@ -447,3 +447,17 @@ def test_instructor_that_fails_its_own_checks_is_an_error(tmp_path, write):
 
     with pytest.raises(InstructorRunError, match=r"cell 4 \('ex1_square'\).*AssertionError"):
         grade(path, path, **LIMITS)
+
+
+def test_a_nan_answer_is_named_as_nan_not_as_a_zero_difference():
+    from course_lib.course.grading import _compare
+
+    def record(values):
+        return dict(kind="check", shape=[len(values)], dtype="f", data=values,
+                    rtol=1e-7, atol=0.0)
+
+    message = _compare(record([1.0, 2.0, 3.0]), record([1.0, float("nan"), 3.0]))
+    assert "1 of 3 values differ" in message and "NaN on one side only" in message, message
+    message = _compare(record([1.0, 2.0, 3.0]), record([1.0, 2.5, 3.0]))
+    assert "largest difference 0.5" in message, message
+    assert _compare(record([1.0, float("nan")]), record([1.0, float("nan")])) == ""
