@@ -6,6 +6,7 @@
   ``course_lib.boltzmann.annealing``).
 - ``variational``: the importance-weighted bound for any k, active units, KL per unit.
 - ``scores``: pseudo-likelihood, reconstruction error, free-energy gap (overfitting).
+- ``compare``: the paired difference of two models on the same examples, with its error bar.
 """
 
 from course_lib.evaluation.ais import (
@@ -16,6 +17,7 @@ from course_lib.evaluation.ais import (
     published_schedule,
     reverse_ais_log_partition,
 )
+from course_lib.evaluation.compare import paired_difference
 from course_lib.evaluation.exact import (
     exact_dbn_bound,
     exact_log_likelihood,
@@ -40,4 +42,5 @@ __all__ = [
     "exact_log_likelihood", "exact_log_partition", "free_energy_gap",
     "pseudo_log_likelihood", "reconstruction_error", "active_units",
     "importance_weighted_bound", "kl_per_unit", "posterior_means_and_log_vars",
+    "paired_difference",
 ]
