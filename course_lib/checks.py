@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -317,3 +318,25 @@ def check_probabilities(x, *, expected_dim=None, name="x") -> np.ndarray:
         raise DataError(f"{name} must hold values in [0, 1]; got values in "
                         f"[{arr.min():g}, {arr.max():g}].")
     return arr
+
+
+FLOAT32_ONLY = ("computes in float32 only: its sampling and energies gain nothing from "
+                "float16 and lose the precision that free energies and log-partition "
+                "functions need")
+
+
+def float32_only(kwargs, name):
+    """``kwargs`` for ``keras.Model.__init__`` with the float32 dtype policy, whatever the
+    global policy (``mixed_float16`` included): for models that keep float32 variables and
+    compute. Refuses an explicit ``dtype`` that is not float32."""
+    dtype = kwargs.get("dtype")
+    if dtype is not None:
+        try:
+            policy = keras.dtype_policies.get(dtype)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name} {FLOAT32_ONLY}; got dtype={describe(dtype)}.") from error
+        if policy.name != "float32":
+            raise ValueError(f"{name} {FLOAT32_ONLY}; got dtype={policy.name!r}. Build it "
+                             "without a dtype (it keeps float32 under a mixed-precision "
+                             "global policy).")
+    return {**kwargs, "dtype": "float32"}

@@ -54,10 +54,11 @@ from course_lib.checks import (
     check_positive_int,
     check_seed,
     describe,
+    float32_only,
     is_int,
 )
 from course_lib.sampling import all_binary_states
-from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
+from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch
 
 MAX_UNITS = 20
 
@@ -93,7 +94,7 @@ class BoltzmannMachine(GuardedFitMixin, keras.Model):
     checkpoint_monitor = "negative_log_likelihood"  # SafeCheckpoint keeps the lowest
 
     def __init__(self, n_visible, n_hidden, *, weight_init_std=0.1, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_only(kwargs, type(self).__name__))
         check_positive_int(n_visible, "n_visible")
         check_nonneg_int(n_hidden, "n_hidden")
         if int(n_visible) + int(n_hidden) > MAX_UNITS:
@@ -296,7 +297,7 @@ class BoltzmannMachine(GuardedFitMixin, keras.Model):
         v, _ = unpack_batch(data, type(self).__name__)
         with tf.GradientTape() as tape:
             loss = self.negative_log_likelihood(v)
-            scaled = replica_scale(loss)                 # replicas' gradients are summed
+            scaled = scaled_loss(self.optimizer, loss)   # replicas summed; loss scale
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         self.nll_tracker.update_state(loss)

@@ -51,8 +51,9 @@ from course_lib.checks import (
     check_positive_int,
     check_probabilities,
     check_seed,
+    float32_only,
 )
-from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
+from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -78,7 +79,7 @@ class DBN(GuardedFitMixin, keras.Model):
     checkpoint_monitor = "wake_nll"  # SafeCheckpoint keeps the lowest
 
     def __init__(self, layer_sizes, *, k=1, weight_init_std=0.01, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_only(kwargs, type(self).__name__))
         layer_sizes = check_int_sequence(layer_sizes, "layer_sizes", item="layer size")
         if len(layer_sizes) < 3:
             raise ValueError("a DBN needs layer_sizes [D, n_1, n_2, ...] with at least two "
@@ -213,7 +214,7 @@ class DBN(GuardedFitMixin, keras.Model):
             top_loss, top_free_energy = self.top.contrastive_divergence_loss(wake[-1], negative)
             sleep = [ops.stop_gradient(h) for h in self.down_pass(negative)]  # down pass
             wake_loss, sleep_loss = self.wake_loss(wake), self.sleep_loss(sleep)
-            loss = replica_scale(wake_loss + top_loss + sleep_loss)
+            loss = scaled_loss(self.optimizer, wake_loss + top_loss + sleep_loss)
         variables = self.trainable_variables
         gradients = tape.gradient(loss, variables)
         # The down pass reads G_0 and g_0, but only the recognition gradients depend on it, so

@@ -54,9 +54,10 @@ from course_lib.checks import (
     check_positive_int,
     check_seed,
     describe,
+    float32_only,
     is_concrete,
 )
-from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
+from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch, unscale_gradients
 
 SAMPLERS = ("cd", "pcd", "fpcd")
 
@@ -104,7 +105,7 @@ class RBM(GuardedFitMixin, keras.Model):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**float32_only(kwargs, type(self).__name__))
         self.n_visible = check_positive_int(n_visible, "n_visible")
         self.n_hidden = check_positive_int(n_hidden, "n_hidden")
         self.k = check_positive_int(k, "k")
@@ -269,11 +270,13 @@ class RBM(GuardedFitMixin, keras.Model):
             v_model, reconstruction = self.negative_phase(
                 v_data, ops.stop_gradient(ops.sigmoid(pre_data)))
             loss, free_energy_data = self.contrastive_divergence_loss(v_data, v_model, pre_data)
-            scaled = replica_scale(loss)                 # replicas' gradients are summed
+            scaled = scaled_loss(self.optimizer, loss)   # replicas summed; loss scale
         grads = tape.gradient(scaled, self.trainable_variables)
+        if self.sampler == "fpcd":                       # read before apply changes the scale
+            fast_grads = unscale_gradients(self.optimizer, grads)
         self.optimizer.apply(grads, self.trainable_variables)
         if self.sampler == "fpcd":
-            self.update_fast_weights(grads)
+            self.update_fast_weights(fast_grads)
         self.reconstruction_error_tracker.update_state(
             ops.mean(ops.sum(ops.square(v_data - reconstruction), axis=-1)))
         self.free_energy_tracker.update_state(free_energy_data)

@@ -2,7 +2,8 @@
 
 - ``fit``: :class:`GuardedFitMixin` (validated, fast array input; Keras' meaning of
   ``fit`` kept; a library-chosen ``steps_per_execution``; one optimizer or several),
-  :func:`array_dataset`, :func:`unpack_batch`, :func:`replica_scale`.
+  :func:`array_dataset`, :func:`unpack_batch`, :func:`replica_scale`, :func:`scaled_loss`,
+  :func:`unscale_gradients`.
 - ``guard``: :class:`DivergenceGuard` and :class:`TrainingDivergedError`.
 - ``checkpoint``: :class:`SafeCheckpoint` and :func:`resume`.
 - ``callbacks``: :class:`Evaluator`, a metric recorded against parameter updates.
@@ -15,12 +16,15 @@ from course_lib.training.fit import (
     GuardedFitMixin,
     array_dataset,
     replica_scale,
+    scaled_loss,
     unpack_batch,
+    unscale_gradients,
 )
 from course_lib.training.guard import DivergenceGuard, TrainingDivergedError
 
 __all__ = [
-    "GuardedFitMixin", "array_dataset", "unpack_batch", "replica_scale",
+    "GuardedFitMixin", "array_dataset", "unpack_batch", "replica_scale", "scaled_loss",
+    "unscale_gradients",
     "DEFAULT_STEPS_PER_EXECUTION", "DivergenceGuard", "TrainingDivergedError",
     "SafeCheckpoint", "resume", "Evaluator",
 ]

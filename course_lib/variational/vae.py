@@ -42,11 +42,14 @@ from course_lib.checks import (
     describe,
     is_concrete,
 )
-from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
+from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch
 from course_lib.variational import latent
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
 OBJECTIVES = ("elbo", "iwae")
+# The networks compute in the model's dtype policy (float16 under mixed_float16); the latent
+# math, the likelihoods, the bounds and the metrics always in float32.
+LOSS_DTYPE = "float32"
 
 
 def mlp(hidden_units, output_dim, activation, name, input_dim):
@@ -204,25 +207,25 @@ class VAE(GuardedFitMixin, keras.Model):
 
     def encode(self, x, y=None):
         """q(z | x): returns ``(mu, log_var)``, each (n, d), log_var clipped to the range."""
-        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        x = ops.convert_to_tensor(x, dtype=LOSS_DTYPE)
         if len(x.shape) != 2 or x.shape[-1] not in (None, self.input_dim):
             raise ValueError(f"x must have shape (n, {self.input_dim}); got shape "
                              f"{tuple(x.shape)}.")
-        out = self.encoder(self._with_label(x, y))
+        out = ops.cast(self.encoder(self._with_label(x, y)), LOSS_DTYPE)
         mean, raw_log_var = ops.split(out, 2, axis=-1)
         return mean, ops.clip(raw_log_var, *self.log_var_range)
 
     def decode(self, z, y=None):
         """p(x | z)'s parameters for z of shape (n, d) or (k, n, d): logits (Bernoulli and
         continuous Bernoulli) or means (Gaussian), with the shape of z's leading axes."""
-        z = ops.convert_to_tensor(z, dtype=self.compute_dtype)
+        z = ops.convert_to_tensor(z, dtype=LOSS_DTYPE)
         if len(z.shape) not in (2, 3) or z.shape[-1] not in (None, self.latent_dim):
             raise ValueError(f"z must have shape (n, {self.latent_dim}) or (k, n, "
                              f"{self.latent_dim}); got shape {tuple(z.shape)}.")
         h = self._with_label(z, y)
         if len(h.shape) == 2:
-            return self.decoder(h)
-        flat = self.decoder(ops.reshape(h, (-1, h.shape[-1])))
+            return ops.cast(self.decoder(h), LOSS_DTYPE)
+        flat = ops.cast(self.decoder(ops.reshape(h, (-1, h.shape[-1]))), LOSS_DTYPE)
         return ops.reshape(flat, (*ops.shape(z)[:-1], self.input_dim))
 
     def log_likelihood(self, x, decoded):
@@ -256,7 +259,7 @@ class VAE(GuardedFitMixin, keras.Model):
         the importance-weighted bound (4.7).
         """
         num_samples = check_positive_int(num_samples, "num_samples")
-        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        x = ops.convert_to_tensor(x, dtype=LOSS_DTYPE)
         mean, log_var = self.encode(x, y)
         z = latent.reparameterize(mean, log_var, sampling.resolve_seed(seed, self.seed_generator),
                                   num_samples)
@@ -272,7 +275,7 @@ class VAE(GuardedFitMixin, keras.Model):
         (closed form, Eq. 4.4).
         """
         seed = sampling.resolve_seed(seed, self.seed_generator)
-        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        x = ops.convert_to_tensor(x, dtype=LOSS_DTYPE)
         mean, log_var = self.encode(x, y)
         z = latent.reparameterize(mean, log_var, seed, self.num_samples)   # (k, n, d)
         log_px_given_z = self.log_likelihood(x, self.decode(z, y))          # (k, n)
@@ -308,11 +311,11 @@ class VAE(GuardedFitMixin, keras.Model):
         # compiled call of several steps (steps_per_execution), which callbacks cannot be.
         self.kl_weight.assign(self.annealed_kl_weight(self.optimizer.iterations))
         if self.dynamic_binarization:                            # a fresh binary x per batch
-            x = sampling.bernoulli(ops.convert_to_tensor(x, self.compute_dtype),
+            x = sampling.bernoulli(ops.convert_to_tensor(x, LOSS_DTYPE),
                                    self.seed_generator)
         with tf.GradientTape() as tape:
             terms = self.bound_terms(x, y)
-            loss = replica_scale(-ops.mean(terms["objective"]))   # maximize the bound
+            loss = scaled_loss(self.optimizer, -ops.mean(terms["objective"]))  # maximize
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         return self._update_metrics(terms)

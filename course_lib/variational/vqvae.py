@@ -40,8 +40,12 @@ from course_lib.checks import (
     check_seed,
     is_concrete,
 )
-from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
+from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch
 from course_lib.variational import latent
+
+# The networks compute in the model's dtype policy (float16 under mixed_float16); the
+# quantizer, the losses and the metrics always in float32.
+LOSS_DTYPE = "float32"
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -111,8 +115,11 @@ def perplexity(codes, num_embeddings):
     num_embeddings = check_positive_int(num_embeddings, "num_embeddings")
     if is_concrete(codes):
         _check_code_values(np.asarray(codes), num_embeddings)
-    counts = ops.bincount(ops.reshape(ops.cast(codes, "int32"), (-1,)), minlength=num_embeddings)
-    p = ops.cast(counts, "float32") / ops.cast(ops.sum(counts), "float32")
+    # Counts as a sum of one-hot rows, not bincount: bincount's output length is not known
+    # when the graph is built, and XLA (what compile() uses on a GPU) refuses it.
+    flat = ops.reshape(ops.cast(codes, "int32"), (-1,))
+    counts = ops.sum(ops.one_hot(flat, num_embeddings, dtype="float32"), axis=0)
+    p = counts / ops.sum(counts)
     return ops.exp(-ops.sum(p * ops.log(p + 1e-10)))
 
 
@@ -170,7 +177,8 @@ class VQVAE(GuardedFitMixin, keras.Model):
         if self.built:
             return
         num_embeddings, embedding_dim = self._codebook_size
-        self.quantizer = VectorQuantizer(num_embeddings, embedding_dim, name="quantizer")
+        self.quantizer = VectorQuantizer(num_embeddings, embedding_dim, name="quantizer",
+                                         dtype=LOSS_DTYPE)  # float32 under mixed precision
         conv = dict(kernel_size=4, strides=2, padding="same", activation="relu")
         self.encoder = keras.Sequential(
             [keras.Input((*self.image_shape, 1))]
@@ -191,11 +199,11 @@ class VQVAE(GuardedFitMixin, keras.Model):
 
     def encode(self, x):
         """z_e(x): (n, h, w, D) for flattened images x (n, H*W)."""
-        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        x = ops.convert_to_tensor(x, dtype=LOSS_DTYPE)
         if len(x.shape) != 2 or x.shape[-1] != self.input_dim:
             raise ValueError(f"x must hold flattened images of shape (n, {self.input_dim}) "
                              f"(image_shape {self.image_shape}); got shape {tuple(x.shape)}.")
-        return self.encoder(ops.reshape(x, (-1, *self.image_shape, 1)))
+        return ops.cast(self.encoder(ops.reshape(x, (-1, *self.image_shape, 1))), LOSS_DTYPE)
 
     def codes(self, x):
         """k(x): the (n, h, w) integer codes of images x."""
@@ -203,7 +211,7 @@ class VQVAE(GuardedFitMixin, keras.Model):
 
     def decode(self, z_q):
         """Bernoulli logits (n, H*W) of p(x | z_q)."""
-        return ops.reshape(self.decoder(z_q), (-1, self.input_dim))
+        return ops.reshape(ops.cast(self.decoder(z_q), LOSS_DTYPE), (-1, self.input_dim))
 
     def decode_codes(self, codes):
         """Bernoulli logits for integer codes (n, h, w) in [0, K)."""
@@ -222,7 +230,7 @@ class VQVAE(GuardedFitMixin, keras.Model):
 
     def loss_terms(self, x):
         """Eq. (4.10)'s three terms, each (n,), and the codes."""
-        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        x = ops.convert_to_tensor(x, dtype=LOSS_DTYPE)
         z_e = self.encode(x)
         z_q, codes = self.quantizer(z_e)
         z_st = z_e + ops.stop_gradient(z_q - z_e)                  # straight through (4.9)
@@ -250,7 +258,7 @@ class VQVAE(GuardedFitMixin, keras.Model):
         with tf.GradientTape() as tape:
             terms = self.loss_terms(x)
             loss = self._loss(terms)
-            scaled = replica_scale(loss)
+            scaled = scaled_loss(self.optimizer, loss)
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
         return self._update_metrics(terms, loss)
