@@ -51,9 +51,10 @@ from course_lib.checks import (
     check_positive_int,
     check_probabilities,
     check_seed,
+    float32_only,
     is_concrete,
 )
-from course_lib.training import GuardedFitMixin, replica_scale, unpack_batch
+from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch
 
 MAX_EXACT_ODD_UNITS = 20
 
@@ -92,7 +93,7 @@ class DBM(GuardedFitMixin, keras.Model):
 
     def __init__(self, layer_sizes, *, num_chains=100, gibbs_steps=5, mean_field_steps=10,
                  weight_init_std=0.01, visible_bias_init=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_only(kwargs, type(self).__name__))
         self.layer_sizes = check_int_sequence(layer_sizes, "layer_sizes", item="layer size")
         if len(self.layer_sizes) < 2:
             raise ValueError(f"layer_sizes must be [D, n_1, ...]; got {layer_sizes}.")
@@ -309,7 +310,7 @@ class DBM(GuardedFitMixin, keras.Model):
         chains = [ops.stop_gradient(h) for h in self.negative_phase(transposed)]
         with tf.GradientTape() as tape:
             loss = ops.mean(self.energy(mu)) - ops.mean(self.energy(chains))  # Eq. (3.5)
-            loss = replica_scale(loss)                   # replicas' gradients are summed
+            loss = scaled_loss(self.optimizer, loss)     # replicas summed; loss scale
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         self.reconstruction_error_tracker.update_state(     # with the updated weights
@@ -368,6 +369,47 @@ class DBM(GuardedFitMixin, keras.Model):
     def chain_states(self):
         """The persistent chains as a list of numpy arrays, [v, h_1, ..., h_L]."""
         return [ops.convert_to_numpy(c) for c in self.chains]
+
+    def gibbs_states(self, num_steps, *, seed, init=None, verbose="auto"):
+        """Block Gibbs, Eq. (3.2), for ``num_steps`` sweeps; returns every layer's binary
+        state, the start that reverse AIS needs.
+
+        Args:
+            num_steps: sweeps to run (compiled in chunks; sweep t uses ``step_seed(seed, t)``).
+            seed: Python int.
+            init: the start, a list [v, h_1, ..., h_L] of binary arrays with the same number
+                of rows in every layer; default the persistent chains (``chain_states()``).
+                A model that never trained has uniform random chains, which are no sample
+                of it until many sweeps have run.
+            verbose: the progress bar over the sweeps, as in ``keras.Model.fit``.
+
+        Returns:
+            The list [v, h_1, ..., h_L] of numpy arrays after the last sweep (the model is not
+            changed: the persistent chains stay where they were).
+        """
+        num_steps = check_nonneg_int(num_steps, "num_steps")
+        base = sampling.as_stateless_seed(check_seed(seed))
+        verbose = sampling.check_verbose(verbose)
+        if init is None:
+            init = self.chain_states()
+        if not isinstance(init, (list, tuple)) or len(init) != self.num_layers + 1:
+            got = len(init) if isinstance(init, (list, tuple)) else type(init).__name__
+            raise ValueError(f"init must be a list of {self.num_layers + 1} layer states "
+                             f"[v, h_1, ...]; got {got}.")
+        states = [check_probabilities(s, expected_dim=n, name=f"init[{l}]")
+                  for l, (s, n) in enumerate(zip(init, self.layer_sizes, strict=True))]
+        if len({len(s) for s in states}) > 1:
+            raise ValueError("init must hold the same number of chains in every layer; got "
+                             f"{[len(s) for s in states]}.")
+        transposed = self.transposed_weights()
+
+        def sweep(k, carry):
+            return self.gibbs_step(list(carry), sampling.step_seed(base, k),
+                                   transposed=transposed)[0]
+
+        final = sampling.run_in_chunks(sweep, [tf.constant(s) for s in states], 0, num_steps,
+                                       verbose=verbose, unit_name="sweep")
+        return [ops.convert_to_numpy(s) for s in final]
 
     # -------------------------------------------------- even layers summed out, (3.8)
     @property

@@ -13,6 +13,7 @@ import oracles
 import pytest
 import tensorflow as tf
 
+from course_lib import sampling
 from course_lib.boltzmann import DBM, DBMAnnealingPath, dbm_pretraining_rbms
 from course_lib.boltzmann.stacking import DoublingRBM
 from course_lib.evaluation import (
@@ -566,3 +567,57 @@ def test_from_rbms_rejects_a_stack_that_does_not_fit():
     rbms = [DoublingRBM(6, 5, up_factor=2.0), DoublingRBM(4, 3, down_factor=2.0)]
     with pytest.raises(ValueError, match="RBM 0 has 5 hidden units but RBM 1 has 4 visible"):
         DBM.from_rbms(rbms)
+
+
+# ----- gibbs_states: the start of reverse AIS ----------------------------------------------
+def test_gibbs_states_samples_the_exact_joint_and_leaves_the_chains_alone():
+    """Compiled sweeps from uniform random starts reach the enumerated joint of (v, h_1, h_2);
+    the persistent chains are not moved; equal seeds reproduce, other seeds differ."""
+    sizes = [3, 2, 2]
+    dbm, (Ws, bs) = make_dbm(sizes, seed=6)
+    _, log_p = oracles.dbm_joint(Ws, bs)
+    init = random_states(sizes, 30000, seed=0)
+    before = dbm.chain_states()
+    samples = dbm.gibbs_states(40, seed=3, init=init, verbose=0)
+    assert [s.shape for s in samples] == [(30000, n) for n in sizes]
+    for s in samples:
+        assert set(np.unique(s)) <= {0.0, 1.0}
+    assert total_variation(np.concatenate(samples, axis=1), np.exp(log_p)) < 0.05
+    for a, b in zip(before, dbm.chain_states(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    again = dbm.gibbs_states(40, seed=3, init=init, verbose=0)
+    other = dbm.gibbs_states(40, seed=4, init=init, verbose=0)
+    for a, b in zip(samples, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(samples, other, strict=True))
+
+
+def test_gibbs_states_is_a_markov_chain_from_the_persistent_chains():
+    """Default start: the persistent chains. Zero sweeps return them; each sweep moves them;
+    one sweep equals gibbs_step with the first step's seed."""
+    dbm, _ = make_dbm(THREE_LAYERS, seed=4)
+    chains = dbm.chain_states()
+    for a, b in zip(dbm.gibbs_states(0, seed=1, verbose=0), chains, strict=True):
+        np.testing.assert_array_equal(a, b)
+    one = dbm.gibbs_states(1, seed=1, verbose=0)
+    expected, _ = dbm.gibbs_step([tf.constant(c) for c in chains],
+                                 seed=sampling.step_seed(sampling.as_stateless_seed(1), 0))
+    for a, b in zip(one, expected, strict=True):
+        np.testing.assert_array_equal(a, np_of(b))
+    two = dbm.gibbs_states(2, seed=1, verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(one, two, strict=True))
+
+
+def test_gibbs_states_refuses_bad_starts():
+    dbm, _ = make_dbm(THREE_LAYERS, seed=4)
+    chains = dbm.chain_states()
+    with pytest.raises(ValueError, match="list of 4 layer states"):
+        dbm.gibbs_states(1, seed=0, init=chains[:2])
+    with pytest.raises(ValueError, match="same number of chains"):
+        dbm.gibbs_states(1, seed=0, init=[chains[0][:3]] + chains[1:])
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        dbm.gibbs_states(1, seed=0, init=[chains[0] * 2] + chains[1:])
+    with pytest.raises(ValueError):
+        dbm.gibbs_states(-1, seed=0)
+    with pytest.raises((TypeError, ValueError)):
+        dbm.gibbs_states(1, seed=None)
