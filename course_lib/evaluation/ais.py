@@ -44,6 +44,7 @@ from course_lib.checks import (
     check_positive_int,
     check_probabilities,
     check_seed,
+    describe,
 )
 
 
@@ -127,7 +128,17 @@ def log_mean_exp_with_bars(log_w, num_sigma=3.0):
     return math.log(mean) + shift, low, math.log(mean + err) + shift
 
 
-def anneal(path, betas, state, seed, jit_compile=False, *, chunk_size=None, verbose="auto"):
+def resolve_jit_compile(jit_compile):
+    """``"auto"`` -> XLA exactly when TensorFlow sees a GPU (``keras.Model.compile``'s rule);
+    True / False as given; anything else is refused."""
+    if isinstance(jit_compile, str) and jit_compile == "auto":
+        return bool(tf.config.list_physical_devices("GPU"))
+    if isinstance(jit_compile, bool):
+        return jit_compile
+    raise ValueError(f'jit_compile must be "auto", True or False; got {describe(jit_compile)}.')
+
+
+def anneal(path, betas, state, seed, jit_compile="auto", *, chunk_size=None, verbose="auto"):
     """Runs ``path.step`` along ``betas`` from ``state``; returns the (M,) log weights.
 
     The transitions run as compiled chunks (:func:`course_lib.sampling.run_in_chunks`, one
@@ -139,8 +150,9 @@ def anneal(path, betas, state, seed, jit_compile=False, *, chunk_size=None, verb
         betas: the inverse temperatures, in the order to walk them.
         state: the start state of the M chains.
         seed: Python int.
-        jit_compile: off by default: on CPUs, XLA's matmul and random kernels measured about
-            twice slower here than TensorFlow's own for this loop.
+        jit_compile: "auto" (XLA when TensorFlow sees a GPU, as ``compile()`` does; off on a
+            CPU, where XLA's matmul and random kernels measured about twice slower than
+            TensorFlow's own for this loop), True or False.
         chunk_size: transitions per compiled call; default about a hundredth of the schedule.
         verbose: "auto" (a bar once the run has lasted ``sampling.AUTO_PROGRESS_DELAY``
             seconds), 0 / False, 1 / True or 2, as in ``keras.Model.fit``.
@@ -158,7 +170,8 @@ def anneal(path, betas, state, seed, jit_compile=False, *, chunk_size=None, verb
     log_w = tf.zeros(tf.shape(state)[:1], tf.float64)
     _, log_w = sampling.run_in_chunks(transition, (state, log_w), 1, int(betas.shape[0]),
                                       chunk_size=chunk_size, verbose=verbose,
-                                      unit_name="transition", jit_compile=jit_compile)
+                                      unit_name="transition",
+                                      jit_compile=resolve_jit_compile(jit_compile))
     return log_w.numpy()
 
 
@@ -183,7 +196,7 @@ def _check_schedule(betas):
 
 
 def ais_log_partition(model, base_visible_bias, *, num_chains=100, betas=None, seed=0,
-                      path=None, verbose="auto"):
+                      path=None, verbose="auto", jit_compile="auto"):
     """Eqs. (1.13)-(1.15): forward AIS estimate of log Z for an RBM.
 
     Args:
@@ -196,36 +209,40 @@ def ais_log_partition(model, base_visible_bias, *, num_chains=100, betas=None, s
         verbose: the progress bar over the transitions: "auto" (shown once the run has
             lasted ``sampling.AUTO_PROGRESS_DELAY`` seconds), 0 / False (never), 1 / True
             (always) or 2 (one line at the end), as in ``keras.Model.fit``.
+        jit_compile: XLA for the annealing loop: "auto" (when TensorFlow sees a GPU, as
+            ``keras.Model.compile`` decides), True or False.
     """
     num_chains = check_positive_int(num_chains, "num_chains")
     seed = check_seed(seed)
     verbose = sampling.check_verbose(verbose)
+    jit_compile = resolve_jit_compile(jit_compile)
     betas = _check_schedule(betas)
     path = path or model.annealing_path(base_visible_bias)
     state = path.initial_state(num_chains, sampling.step_seed(
         sampling.as_stateless_seed(seed), -1))
-    log_w = anneal(path, betas, state, seed, verbose=verbose)
+    log_w = anneal(path, betas, state, seed, jit_compile, verbose=verbose)
     mean, low, high = log_mean_exp_with_bars(log_w)
     log_za = path.log_base_partition()
     return AISResult(log_za + mean, log_za + low, log_za + high, log_w, len(betas), "forward")
 
 
 def reverse_ais_log_partition(model, base_visible_bias, model_samples, *, betas=None, seed=0,
-                              path=None, verbose="auto"):
+                              path=None, verbose="auto", jit_compile="auto"):
     """Eq. (1.16): reverse AIS from samples of the model; a conservative log Z estimate.
 
     Args:
         model_samples: (M, D) states drawn from the model (e.g. persistent chains or the
             end of long Gibbs runs), or for a DBM the list of layer states
             ``dbm.chain_states()``; one annealing run starts from each.
-        betas, seed, path, verbose: as in :func:`ais_log_partition`.
+        betas, seed, path, verbose, jit_compile: as in :func:`ais_log_partition`.
     """
     seed = check_seed(seed)
     verbose = sampling.check_verbose(verbose)
+    jit_compile = resolve_jit_compile(jit_compile)
     betas = _check_schedule(betas)
     path = path or model.annealing_path(base_visible_bias)
     state = path.state_from_samples(model_samples)
-    log_w = anneal(path, betas[::-1].copy(), state, seed, verbose=verbose)
+    log_w = anneal(path, betas[::-1].copy(), state, seed, jit_compile, verbose=verbose)
     mean, low, high = log_mean_exp_with_bars(log_w)
     log_za = path.log_base_partition()
     # log Z_B = log Z_A - log mean w_rev: the interval flips.

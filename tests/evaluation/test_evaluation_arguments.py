@@ -54,6 +54,8 @@ BAD_SCHEDULES = [([0.0, NAN, 1.0], ValueError), ([NAN, 0.5, 1.0], ValueError),
                  ([0.1, 1.0], ValueError), ([0.0, 0.9], ValueError), ([0.0, INF], ValueError),
                  ([0.0], ValueError), (["a", "b"], TypeError)]
 
+BAD_JIT = [("AUTO", ValueError), ("yes", ValueError), (1, ValueError), (None, ValueError)]
+
 CASES = [
     ("ais", lambda m, v: ais_log_partition(m["rbm"], BASE, num_chains=v, betas=BETAS),
      "num_chains", BAD_COUNTS),
@@ -65,6 +67,11 @@ CASES = [
                                            verbose=v), "verbose", BAD_VERBOSE),
     ("reverse_ais", lambda m, v: reverse_ais_log_partition(m["rbm"], BASE, X, betas=BETAS,
                                                            verbose=v), "verbose", BAD_VERBOSE),
+    ("ais", lambda m, v: ais_log_partition(m["rbm"], BASE, num_chains=2, betas=BETAS,
+                                           jit_compile=v), "jit_compile", BAD_JIT),
+    ("reverse_ais", lambda m, v: reverse_ais_log_partition(m["rbm"], BASE, X, betas=BETAS,
+                                                           jit_compile=v), "jit_compile",
+     BAD_JIT),
     ("base_rate_visible_bias", lambda m, v: base_rate_visible_bias(X, smoothing=v),
      "smoothing", BAD_POSITIVE),
     ("dbm_schedule", lambda m, v: dbm_schedule(v), "num_distributions",

@@ -21,6 +21,7 @@ from course_lib.evaluation import (
     reconstruction_error,
     reverse_ais_log_partition,
 )
+from course_lib.evaluation import ais
 from course_lib.evaluation.ais import anneal
 from course_lib.sampling import all_binary_states
 
@@ -153,6 +154,26 @@ def test_reverse_ais_from_exact_samples_brackets_the_exact_log_partition(ais_set
     reverse = reverse_ais_log_partition(model, base, exact_samples, betas=AIS_BETAS, seed=1)
     assert reverse.direction == "reverse" and len(reverse.log_weights) == 200
     _within_bars(reverse, exact)
+
+
+def test_ais_under_xla_brackets_the_exact_log_partition_both_ways(ais_setup):
+    """jit_compile=True, what "auto" picks on a GPU: the XLA-compiled annealing loop gives
+    forward and reverse estimates that bracket the exact log Z, as the plain loop does."""
+    model, base, exact_samples, exact, _ = ais_setup
+    forward = ais_log_partition(model, base, num_chains=200, betas=AIS_BETAS, seed=0,
+                                jit_compile=True)
+    reverse = reverse_ais_log_partition(model, base, exact_samples, betas=AIS_BETAS, seed=1,
+                                        jit_compile=True)
+    _within_bars(forward, exact)
+    _within_bars(reverse, exact)
+
+
+def test_ais_jit_compile_auto_follows_the_visible_devices(monkeypatch):
+    monkeypatch.setattr(ais.tf.config, "list_physical_devices", lambda kind: ["gpu:0"])
+    assert ais.resolve_jit_compile("auto") is True
+    monkeypatch.setattr(ais.tf.config, "list_physical_devices", lambda kind: [])
+    assert ais.resolve_jit_compile("auto") is False
+    assert ais.resolve_jit_compile(True) is True and ais.resolve_jit_compile(False) is False
 
 
 def test_annealing_step_leaves_the_intermediate_distribution_invariant():
