@@ -11,6 +11,7 @@ import tensorflow as tf
 from course_lib import sampling
 from course_lib.boltzmann import DBM, BernoulliRBM, GaussianBernoulliRBM, RBMAnnealingPath
 from course_lib.evaluation import (
+    ais,
     ais_log_partition,
     base_rate_visible_bias,
     exact_log_likelihood,
@@ -21,7 +22,6 @@ from course_lib.evaluation import (
     reconstruction_error,
     reverse_ais_log_partition,
 )
-from course_lib.evaluation import ais
 from course_lib.evaluation.ais import anneal
 from course_lib.sampling import all_binary_states
 
