@@ -1,0 +1,182 @@
+"""The GPU path in one run: what a student with a Colab GPU gets from course_lib.
+
+    python benchmarks/gpu_check.py [--images 10000] [--quick]
+
+Under five minutes on a GPU. For every model the course trains it prints one table row per
+check; any failed check makes the script exit non-zero, so it can gate a release.
+
+1. ``fit``: every model once, with the default ``compile()`` (``jit_compile="auto"``: XLA on a
+   GPU); the row shows whether XLA stayed on, the time per epoch and whether the metrics are
+   finite and every weight moved.
+2. AIS on a 784x500 RBM with and without XLA: time and log Z (the two must agree within
+   their 3-sigma bars: the same algorithm, different kernels).
+3. Mixed precision: one SGD step per model under ``mixed_float16`` against the float32 step;
+   the ratio of the update norms must be 1 (the Boltzmann family stays float32 by design).
+4. Host overhead: the time per training step at 1 and at 50 steps per compiled call.
+
+On a CPU it runs too (``--quick`` makes it about a minute), which is how CI-less machines
+check the script itself; the timings then say nothing about a GPU.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from course_lib import data  # noqa: E402
+from course_lib.boltzmann import DBM, DBN, BernoulliRBM, BoltzmannMachine  # noqa: E402
+from course_lib.evaluation import (  # noqa: E402
+    ais_log_partition,
+    base_rate_visible_bias,
+    dbm_schedule,
+)
+from course_lib.variational import VAE, VQVAE  # noqa: E402
+
+
+def models(quick):
+    """name -> (constructor, uses grey levels); MNIST-sized unless quick."""
+    h = 64 if quick else 500
+    return {
+        "RBM CD-1": (lambda: BernoulliRBM(784, h, seed=0), False),
+        "RBM PCD-1": (lambda: BernoulliRBM(784, h, sampler="pcd", seed=0), False),
+        "RBM FPCD": (lambda: BernoulliRBM(784, h, sampler="fpcd", seed=0), False),
+        "Boltzmann machine": (lambda: BoltzmannMachine(16, 4, seed=0), None),
+        "DBN": (lambda: DBN([784, h, h], seed=0), False),
+        "DBM": (lambda: DBM([784, h, 2 * h], seed=0), False),
+        "VAE": (lambda: VAE(784, 50, (200, 200), seed=0, dynamic_binarization=True), True),
+        "IWAE k=5": (lambda: VAE(784, 50, (200, 200), objective="iwae", num_samples=5,
+                                 seed=0, dynamic_binarization=True), True),
+        "VQ-VAE": (lambda: VQVAE(seed=0), False),
+    }
+
+
+def inputs(grey, mnist, toy):
+    if grey is None:
+        return toy
+    return mnist["grey"] if grey else mnist["binary"]
+
+
+def weights(model):
+    return [v.numpy().astype(np.float64) for v in model.trainable_variables]
+
+
+def check_fit(name, make, x):
+    model = make()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    before = weights(model)
+    start = time.perf_counter()
+    history = model.fit(x, batch_size=100, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    finite = all(np.all(np.isfinite(v)) for v in history.history.values())
+    moved = all(not np.allclose(a, b) for a, b in zip(before, weights(model), strict=True))
+    ok = finite and moved
+    return ok, (f"fit  {name:18s} XLA {str(model.jit_compile):5s} {seconds:7.2f} s/epoch "
+                f"finite {finite} all weights moved {moved}")
+
+
+def one_step(make, x, policy, start=None):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = make()
+        if start is not None:
+            for variable, value in zip(model.trainable_variables, start, strict=True):
+                variable.assign(value)
+        model.compile(optimizer=keras.optimizers.SGD(0.01))
+        model.optimizer.build(model.trainable_variables)
+        before = weights(model)
+        for _ in range(20):           # a step whose scaled float16 gradients overflow is skipped
+            model.train_step(tf.constant(x))
+            after = weights(model)
+            if any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True)):
+                break
+        return model, before, after
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def check_mixed(name, make, x):
+    reference, start, ref_after = one_step(make, x, "float32")
+    model, _, after = one_step(make, x, "mixed_float16", start=start)
+    ref = np.concatenate([(a - b).ravel() for a, b in zip(ref_after, start, strict=True)])
+    got = np.concatenate([(a - b).ravel() for a, b in zip(after, start, strict=True)])
+    ratio = np.linalg.norm(got) / np.linalg.norm(ref)
+    ok = abs(ratio - 1.0) < 0.05
+    return ok, (f"mp   {name:18s} policy {model.dtype_policy.name:14s} update ratio "
+                f"{ratio:.4f} (float16 / float32)")
+
+
+def check_ais(x, quick):
+    rbm = BernoulliRBM(784, 64 if quick else 500, sampler="pcd", seed=0)
+    rbm.compile(optimizer=keras.optimizers.SGD(0.05))
+    rbm.fit(x, batch_size=100, epochs=1, verbose=0)
+    base = base_rate_visible_bias(x)
+    betas = dbm_schedule(500 if quick else 5000)
+    rows, results = [], {}
+    for jit in (False, True):
+        start = time.perf_counter()
+        result = ais_log_partition(rbm, base, num_chains=100, betas=betas, seed=0,
+                                   jit_compile=jit, verbose=0)
+        results[jit] = result
+        seconds = time.perf_counter() - start
+        rows.append(f"ais  XLA {str(jit):5s} {len(betas)} distributions {seconds:7.2f} s "
+                    f"(tracing included)  {result}")
+    gap = abs(results[True].log_z - results[False].log_z)
+    bars = 3 * (results[True].log_z_sd + results[False].log_z_sd) + 1e-3
+    ok = gap <= bars
+    rows.append(f"ais  XLA and plain agree: |difference| {gap:.3f} <= {bars:.3f}: {ok}")
+    return ok, rows
+
+
+def check_steps_per_call(name, make, x):
+    times = {}
+    for steps in (1, 50):
+        model = make()
+        model.compile(optimizer=keras.optimizers.SGD(0.01), steps_per_execution=steps)
+        model.fit(x[:5000], batch_size=100, epochs=1, verbose=0)          # trace
+        start = time.perf_counter()
+        model.fit(x, batch_size=100, epochs=1, verbose=0)
+        times[steps] = (time.perf_counter() - start) / int(np.ceil(len(x) / 100))
+    return True, (f"host {name:18s} ms per step: {1e3 * times[1]:.2f} at 1 step per call, "
+                  f"{1e3 * times[50]:.2f} at 50")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="small models, 2,000 images")
+    args = parser.parse_args(argv)
+    n = 2_000 if args.quick else args.images
+    tf.get_logger().setLevel("ERROR")    # retracing notices: every check builds fresh models
+    print("devices:", [d.name for d in tf.config.list_physical_devices()],
+          "| keras", keras.__version__, "| tensorflow", tf.__version__)
+    splits = data.mnist_splits(binarization="fixed")
+    grey = data.mnist_splits(binarization="none")["x_train"][:n]
+    mnist = {"binary": splits["x_train"][:n], "grey": grey}
+    toy = (np.random.default_rng(0).random((n, 16)) < 0.3).astype("float32")
+    failures, start = [], time.perf_counter()
+    for name, (make, kind) in models(args.quick).items():
+        x = inputs(kind, mnist, toy)
+        for check in (check_fit, check_mixed):
+            ok, row = check(name, make, x if check is check_fit else x[:100])
+            print(row, "" if ok else "  <-- FAILED", flush=True)
+            if not ok:
+                failures.append(row)
+    ok, rows = check_ais(mnist["binary"], args.quick)
+    print("\n".join(rows), flush=True)
+    if not ok:
+        failures.append(rows[-1])
+    for name in ("RBM CD-1", "VAE"):
+        make, kind = models(args.quick)[name]
+        print(check_steps_per_call(name, make, inputs(kind, mnist, toy))[1], flush=True)
+    print(f"gpu_check: {len(failures)} failed checks in {time.perf_counter() - start:.0f} s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
