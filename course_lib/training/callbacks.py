@@ -22,8 +22,12 @@ class Evaluator(keras.callbacks.Callback):
         name: label for printing.
 
     After training, ``self.updates`` and ``self.values`` hold the curve. With
-    ``steps_per_execution > 1`` the update count is read after each executed chunk, so a
+    ``steps_per_execution > 1`` the update count is known after each executed chunk, so a
     milestone is recorded at the first chunk boundary at or past it.
+
+    The update count is read from the optimizer once per ``fit`` and then counted from the
+    batch indices Keras passes, so a batch without a milestone costs no host sync (reading
+    the step counter after every batch would stall the device for each one).
     """
 
     def __init__(self, fn, at_updates, name="metric", verbose=False):
@@ -45,17 +49,31 @@ class Evaluator(keras.callbacks.Callback):
         if self.verbose:
             print(f"{self.name} after {updates} updates: {value:.4f}")
 
-    def _maybe_record(self):
-        updates = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+    def _read_updates(self):
+        return int(ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def _maybe_record(self, updates):
         while self.milestones and updates >= self.milestones[0]:
             self.milestones.pop(0)
             if not self.updates or self.updates[-1] != updates:
                 self._record(updates)
 
     def on_train_begin(self, logs=None):
-        self._maybe_record()
+        self._epoch_start = self._read_updates()
+        self._maybe_record(self._epoch_start)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Exact whatever the epoch's length; one read per epoch, not per batch.
+        self._epoch_start = self._read_updates()
 
     def on_train_batch_end(self, batch, logs=None):
-        self._maybe_record()
+        # Keras passes the index of the last step of the executed chunk; at the end of an
+        # epoch the chunk can be shorter than steps_per_execution, so clip to the epoch.
+        done = batch + 1
+        steps = (self.params or {}).get("steps")
+        if steps:
+            done = min(done, int(steps))
+        if self.milestones and self._epoch_start + done >= self.milestones[0]:
+            self._maybe_record(self._epoch_start + done)
 
 

@@ -356,6 +356,36 @@ def test_evaluator_records_at_the_requested_updates(steps_per_execution, expecte
     np.testing.assert_array_equal(seen[0], np_of(initial))
 
 
+@pytest.mark.parametrize("steps_per_execution", [1, 3, 7])
+def test_evaluator_counts_updates_across_epochs_and_resumed_runs(steps_per_execution):
+    """The count the evaluator keeps from batch indices equals the optimizer's own step
+    counter at every record: over several epochs with a partial last batch, and in a second
+    fit that continues from where the first stopped."""
+    model = small_model(steps_per_execution=steps_per_execution)
+    milestones = [0, 4, 13, 14, 26, 40, 41, 52, 70]
+    evaluator = Evaluator(lambda m: float(int(m.optimizer.iterations)), at_updates=milestones)
+    x = random_binary(100, 6)                       # 13 batches of 8 per epoch, the last of 4
+    model.fit(x, batch_size=8, epochs=2, verbose=0, callbacks=[evaluator])
+    model.fit(x, batch_size=8, epochs=4, initial_epoch=2, verbose=0, callbacks=[evaluator])
+    assert int(model.optimizer.iterations) == 52
+    assert evaluator.values == [float(u) for u in evaluator.updates]
+    assert evaluator.updates[0] == 0 and evaluator.updates[-1] == 52
+    for milestone in milestones[:-1]:                # each reached milestone has its record
+        assert any(u >= milestone for u in evaluator.updates)
+    assert evaluator.milestones == [70]
+
+
+def test_evaluator_does_not_read_the_step_counter_after_every_batch(monkeypatch):
+    model = small_model(steps_per_execution=1)
+    evaluator = Evaluator(lambda m: 0.0, at_updates=[0, 30])
+    reads = []
+    real = Evaluator._read_updates
+    monkeypatch.setattr(Evaluator, "_read_updates", lambda self: reads.append(1) or real(self))
+    model.fit(random_binary(96, 6), batch_size=8, epochs=3, verbose=0, callbacks=[evaluator])
+    assert len(reads) == 1 + 3                       # train begin, then once per epoch
+    assert evaluator.updates == [0, 30]
+
+
 @pytest.mark.parametrize("fn, at_updates, match", [
     ("not callable", [1], "fn must be a function"),
     (lambda m: 0.0, [], "non-empty"),
