@@ -9,7 +9,7 @@ stateless branch calls ``tf.random.stateless_uniform`` directly.
 
 Long runs report their progress: :func:`run_in_chunks` runs a compiled loop in chunks (one
 trace, the same numbers as one loop) and advances a :class:`LoopProgress` bar between them;
-:func:`run_chain` advances one per step. Their ``verbose`` follows Keras' ``fit``: 0 silent, 1
+:func:`run_chain` runs a Markov chain the same way, with snapshots between chunks. Their ``verbose`` follows Keras' ``fit``: 0 silent, 1
 a bar, 2 one line at the end, and ``"auto"`` a bar only once a run has lasted
 ``AUTO_PROGRESS_DELAY`` seconds, so short runs (tests, smoke mode) print nothing.
 
@@ -160,7 +160,7 @@ class LoopProgress:
 
 
 def run_in_chunks(body, carry, start, stop, *, chunk_size=None, verbose="auto",
-                  unit_name="step", jit_compile=False):
+                  unit_name="step", jit_compile=False, on_chunk=None):
     """Runs ``carry = body(k, carry)`` for k = start, ..., stop - 1 as compiled chunks.
 
     One ``tf.function`` holding a ``tf.while_loop`` over k in [first, last) is traced once
@@ -178,6 +178,8 @@ def run_in_chunks(body, carry, start, stop, *, chunk_size=None, verbose="auto",
         verbose: see :func:`check_verbose`; the bar counts steps.
         unit_name: what the bar calls a step.
         jit_compile: passed to ``tf.function``.
+        on_chunk: optional ``(last, carry) -> None``, called after each chunk with the
+            number of steps done (``last``) and the carry then (snapshots, logging).
 
     Returns:
         The final carry (tensors).
@@ -201,6 +203,8 @@ def run_in_chunks(body, carry, start, stop, *, chunk_size=None, verbose="auto",
     for first in range(start, stop, chunk_size):
         last = min(first + chunk_size, stop)
         carry = run(carry, tf.constant(first, tf.int32), tf.constant(last, tf.int32))
+        if on_chunk is not None:
+            on_chunk(last, carry)
         progress.update(last - start)
     return carry
 
@@ -208,22 +212,28 @@ def run_in_chunks(body, carry, start, stop, *, chunk_size=None, verbose="auto",
 def run_chain(step, state, num_steps, base_seed, every=None, verbose="auto"):
     """Runs a Markov chain ``state, mean = step(state, seed)`` for ``num_steps`` steps.
 
-    Each step gets ``step_seed(base_seed, t)``; ``step`` is traced once. Returns the last
-    ``mean`` (numpy) and, if ``every`` is given, the stacked means every ``every`` steps
-    (else None). ``verbose`` as in :func:`check_verbose` (a bar over the steps). Used by
-    the RBM's and the DBM's ``sample``.
+    Step t gets ``step_seed(base_seed, t)``. The steps run as compiled chunks
+    (:func:`run_in_chunks`: one trace per call, no host round trip per step), of ``every``
+    steps when snapshots are wanted. Returns the last ``mean`` (numpy) and, if ``every`` is
+    given, the stacked means every ``every`` steps (else None); ``mean`` must have the shape
+    of the first tensor in ``state`` (the visible layer). ``verbose`` as in
+    :func:`check_verbose` (a bar over the steps). Used by the RBM's and the DBM's ``sample``.
     """
     num_steps = check_nonneg_int(num_steps, "num_steps")
     if every is not None:
         every = check_positive_int(every, "every")
-    progress = LoopProgress(num_steps, verbose)
-    run = tf.function(step)
-    snapshots, mean = [], state
-    for t in range(num_steps):
-        state, mean = run(state, step_seed(base_seed, t))
-        if every and (t + 1) % every == 0:
-            snapshots.append(ops.convert_to_numpy(mean))
-        progress.update(t + 1)
+    first = tf.nest.flatten(state)[0]
+    snapshots = []
+
+    def body(t, carry):
+        return step(carry[0], step_seed(base_seed, t))
+
+    def snapshot(last, carry):
+        if every and last % every == 0:
+            snapshots.append(ops.convert_to_numpy(carry[1]))
+
+    _, mean = run_in_chunks(body, (state, tf.cast(first, tf.float32)), 0, num_steps,
+                            chunk_size=every, verbose=verbose, on_chunk=snapshot)
     return ops.convert_to_numpy(mean), (np.stack(snapshots) if snapshots else None)
 
 

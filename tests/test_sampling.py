@@ -231,3 +231,28 @@ def test_auto_progress_bar_appears_once_a_run_is_long(capsys, monkeypatch):
                                              (False, 0), (True, 1), (np.int64(2), 2)])
 def test_check_verbose_takes_keras_modes(value, expected):
     assert sampling.check_verbose(value) == expected
+
+
+def test_run_chain_is_one_compiled_loop_equal_to_stepping_by_hand():
+    """The chain runs as compiled chunks (the step is traced once per call, not run from
+    Python once per step) and gives, bit for bit, the chain a hand-written loop with the same
+    per-step seeds gives; snapshots fall every ``every`` steps, the last one included."""
+    traces = []
+
+    def walk(state, seed):
+        traces.append(1)
+        return _random_walk(state, seed)
+
+    base = sampling.as_stateless_seed(5)
+    final, snaps = sampling.run_chain(walk, tf.zeros(3), 7, base, every=3, verbose=0)
+    assert len(traces) == 1
+    state, expected = tf.zeros(3), []
+    for t in range(7):
+        state, mean = _random_walk(state, sampling.step_seed(base, tf.constant(t)))
+        if (t + 1) % 3 == 0:
+            expected.append(mean.numpy())
+    np.testing.assert_array_equal(final, mean.numpy())
+    np.testing.assert_array_equal(snaps, np.stack(expected))
+    final_all, none = sampling.run_chain(walk, tf.zeros(3), 7, base, verbose=0)
+    np.testing.assert_array_equal(final_all, final)
+    assert none is None
