@@ -9,9 +9,10 @@ stateless branch calls ``tf.random.stateless_uniform`` directly.
 
 Long runs report their progress: :func:`run_in_chunks` runs a compiled loop in chunks (one
 trace, the same numbers as one loop) and advances a :class:`LoopProgress` bar between them;
-:func:`run_chain` runs a Markov chain the same way, with snapshots between chunks. Their ``verbose`` follows Keras' ``fit``: 0 silent, 1
-a bar, 2 one line at the end, and ``"auto"`` a bar only once a run has lasted
-``AUTO_PROGRESS_DELAY`` seconds, so short runs (tests, smoke mode) print nothing.
+:func:`run_chain` runs a Markov chain the same way, with snapshots between chunks. Their
+``verbose`` follows Keras' ``fit``: 0 silent, 1 a bar, 2 one line at the end, and ``"auto"``
+a bar only once a run has lasted ``AUTO_PROGRESS_DELAY`` seconds, so short runs (tests, smoke
+mode) print nothing.
 
 Used by every model family and by ``course_lib.evaluation`` (AIS, exact enumeration).
 """

@@ -143,10 +143,23 @@ def package_version(*names: str) -> str | None:
     return None
 
 
+def gpu_names(run=subprocess.run) -> list[str]:
+    """The NVIDIA GPUs ``nvidia-smi -L`` lists (what TensorFlow's CUDA build would use), or
+    an empty list: no driver, no GPU."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        listing = run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+        return [line.split(":", 1)[1].split("(UUID")[0].strip()
+                for line in listing.splitlines() if line.startswith("GPU ") and ":" in line]
+    return []
+
+
 def machine_info() -> dict:
     """What the numbers ran on. Versions are those of this interpreter's environment, which is
     the kernel's when the notebook kernel is this environment's ``python3``."""
     return dict(cpu_count=os.cpu_count(), cpu_model=cpu_model() or platform.processor() or None,
+                gpus=gpu_names(),
                 python=platform.python_version(),
                 tensorflow=package_version("tensorflow", "tensorflow-cpu", "tf-nightly"),
                 keras=package_version("keras"),
@@ -351,6 +364,8 @@ def stamp_lines(record: dict) -> list[str]:
                           ("tensorflow_probability", "TFP")) if m.get(key))
     cpu = f"{m.get('cpu_count', '?')} CPU cores" + (f" ({m['cpu_model']})"
                                                     if m.get("cpu_model") else "")
+    if "gpus" in m:                  # stamps written before the builder looked for GPUs lack it
+        cpu += "; GPU: " + (", ".join(m["gpus"]) if m["gpus"] else "none")
     return [f"Commit `{stamp['commit']}`, run {stamp.get('date', '(no date)')}; "
             f"mode {record.get('mode')}{whole}.", "",
             f"Machine: {cpu}; {versions}."]

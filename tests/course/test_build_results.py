@@ -201,6 +201,28 @@ def test_cpu_model_reads_proc_cpuinfo(tmp_path):
     assert set(info) >= {"cpu_count", "cpu_model", "python", "tensorflow", "keras"}
 
 
+def test_gpu_names_reads_nvidia_smi_and_says_none_without_it(monkeypatch):
+    class Listing:
+        stdout = ("GPU 0: NVIDIA H200 (UUID: GPU-1234)\n"
+                  "GPU 1: Tesla T4 (UUID: GPU-5678)\n")
+    monkeypatch.setattr(br.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    assert br.gpu_names(run=lambda *a, **k: Listing()) == ["NVIDIA H200", "Tesla T4"]
+    monkeypatch.setattr(br.shutil, "which", lambda name: None)
+    assert br.gpu_names() == []
+    assert "gpus" in br.machine_info()
+
+
+def test_render_names_the_gpu_or_none(tmp_path):
+    stamp = {"commit": "abc", "date": "2026-01-01 00:00 UTC",
+             "machine": {"cpu_count": 2, "cpu_model": "X", "gpus": ["NVIDIA H200"]}}
+    lines = br.stamp_lines({"stamp": stamp, "mode": "full", "chapter": "01_rbm"})
+    assert "GPU: NVIDIA H200" in "\n".join(lines)
+    stamp["machine"]["gpus"] = []
+    assert "GPU: none" in "\n".join(br.stamp_lines({"stamp": stamp, "mode": "full"}))
+    del stamp["machine"]["gpus"]
+    assert "GPU" not in "\n".join(br.stamp_lines({"stamp": stamp, "mode": "full"}))
+
+
 def test_render_shows_the_stamp_and_marks_an_unstamped_chapter(tmp_path):
     results, notes = tmp_path / "results", tmp_path / "notes"
     results.mkdir(), notes.mkdir()
@@ -279,6 +301,7 @@ CODE_SPAN = re.compile(r"`([^`]+)`")
 # in the same bullet.
 PUBLISHED = {
     "02_dbn.md": {"−84.55": "Murray & Salakhutdinov"},   # the range's other end; (R)
+    "03_dbm.md": {"356.18": "Salakhutdinov & Hinton 2009"},  # their log Z, not comparable
     "04_vae.md": {"85.33": "Burda et al. 2016",           # Table 1, two stochastic layers, VAE
                   "82.90": "Burda et al. 2016"},          # Table 1, two stochastic layers, IWAE
 }
