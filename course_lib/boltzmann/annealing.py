@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib import sampling
-from course_lib.checks import check_finite_array, check_probabilities
+from course_lib.checks import check_finite_array
 
 
 def _check_parameters(named):
@@ -142,15 +142,7 @@ class DBMAnnealingPath:
 
     def state_from_samples(self, samples):
         """Model samples ``[v, h_1, ..., h_L]`` (e.g. ``dbm.chain_states()``) -> odd layers."""
-        if not isinstance(samples, (list, tuple)) or len(samples) != self.num_layers + 1:
-            got = len(samples) if isinstance(samples, (list, tuple)) else type(samples).__name__
-            raise ValueError(f"model_samples must be a list of {self.num_layers + 1} layer "
-                             f"states [v, h_1, ...]; got {got}.")
-        states = [check_probabilities(h, expected_dim=n, name=f"model_samples[{l}]")
-                  for l, (h, n) in enumerate(zip(samples, self.model.layer_sizes, strict=True))]
-        if len({len(h) for h in states}) > 1:
-            raise ValueError("model_samples must hold the same number of chains in every layer; "
-                             f"got {[len(h) for h in states]}.")
+        states = self.model.check_layer_states(samples, "model_samples")
         return tf.concat([tf.constant(states[l]) for l in self.odd], -1)
 
     def _even_logits(self, states, l, beta):

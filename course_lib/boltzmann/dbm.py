@@ -370,6 +370,20 @@ class DBM(GuardedFitMixin, keras.Model):
         """The persistent chains as a list of numpy arrays, [v, h_1, ..., h_L]."""
         return [ops.convert_to_numpy(c) for c in self.chains]
 
+    def check_layer_states(self, states, name):
+        """``states`` as a list [v, h_1, ..., h_L] of numpy arrays, each (M, n_l) in [0, 1]
+        with the same M in every layer; a clear error naming ``name`` otherwise."""
+        if not isinstance(states, (list, tuple)) or len(states) != self.num_layers + 1:
+            got = len(states) if isinstance(states, (list, tuple)) else type(states).__name__
+            raise ValueError(f"{name} must be a list of {self.num_layers + 1} layer states "
+                             f"[v, h_1, ...]; got {got}.")
+        arrays = [check_probabilities(h, expected_dim=n, name=f"{name}[{l}]")
+                  for l, (h, n) in enumerate(zip(states, self.layer_sizes, strict=True))]
+        if len({len(h) for h in arrays}) > 1:
+            raise ValueError(f"{name} must hold the same number of chains in every layer; "
+                             f"got {[len(h) for h in arrays]}.")
+        return arrays
+
     def gibbs_states(self, num_steps, *, seed, init=None, verbose="auto"):
         """Block Gibbs, Eq. (3.2), for ``num_steps`` sweeps; returns every layer's binary
         state, the start that reverse AIS needs.
@@ -390,17 +404,7 @@ class DBM(GuardedFitMixin, keras.Model):
         num_steps = check_nonneg_int(num_steps, "num_steps")
         base = sampling.as_stateless_seed(check_seed(seed))
         verbose = sampling.check_verbose(verbose)
-        if init is None:
-            init = self.chain_states()
-        if not isinstance(init, (list, tuple)) or len(init) != self.num_layers + 1:
-            got = len(init) if isinstance(init, (list, tuple)) else type(init).__name__
-            raise ValueError(f"init must be a list of {self.num_layers + 1} layer states "
-                             f"[v, h_1, ...]; got {got}.")
-        states = [check_probabilities(s, expected_dim=n, name=f"init[{l}]")
-                  for l, (s, n) in enumerate(zip(init, self.layer_sizes, strict=True))]
-        if len({len(s) for s in states}) > 1:
-            raise ValueError("init must hold the same number of chains in every layer; got "
-                             f"{[len(s) for s in states]}.")
+        states = self.check_layer_states(self.chain_states() if init is None else init, "init")
         transposed = self.transposed_weights()
 
         def sweep(k, carry):
