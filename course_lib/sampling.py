@@ -14,6 +14,13 @@ trace, the same numbers as one loop) and advances a :class:`LoopProgress` bar be
 a bar only once a run has lasted ``AUTO_PROGRESS_DELAY`` seconds, so short runs (tests, smoke
 mode) print nothing.
 
+Under ``tf.distribute`` (``MirroredStrategy`` on several GPUs), every replica draws its own
+numbers: a ``SeedGenerator`` draw is folded with the replica's id (:func:`replica_position`),
+so replicas neither duplicate work nor share their noise; on one device nothing changes.
+Persistent chains are shared out the same way: each replica advances its own rows
+(:func:`replica_rows`) and :func:`gather_replica_rows` puts the whole state back together,
+identical on every replica.
+
 Used by every model family and by ``course_lib.evaluation`` (AIS, exact enumeration).
 """
 
@@ -59,9 +66,31 @@ def _check_draw_seed(seed):
                             f"({type(seed).__name__}).")
 
 
+def replica_position():
+    """``(replica id, replicas in sync)`` of the code running now: ``(0, 1)`` on one device
+    and in a strategy's cross-replica context; inside ``strategy.run`` (a ``train_step``
+    under ``MirroredStrategy``) the replica's id (an int32 tensor) and their number."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return 0, 1
+    return tf.cast(context.replica_id_in_sync_group, tf.int32), context.num_replicas_in_sync
+
+
+def _replica_seed(seed):
+    """A ``SeedGenerator`` stays itself on one device (Keras draws from it as always); under
+    several replicas its next seed, whose state every replica advances alike, is folded with
+    the replica's id, so each replica gets its own stream."""
+    replica, replicas = replica_position()
+    if replicas == 1 or not isinstance(seed, keras.random.SeedGenerator):
+        return seed
+    drawn = tf.cast(tf.math.floormod(tf.cast(seed.next(), tf.int64), 2**31 - 1), tf.int32)
+    return tf.random.experimental.stateless_fold_in(drawn, replica)
+
+
 def uniform(shape, seed, dtype="float32"):
-    """Uniform [0, 1) draws from a ``SeedGenerator``, an int, or a stateless ``(2,)`` seed."""
-    seed = _check_draw_seed(seed)
+    """Uniform [0, 1) draws from a ``SeedGenerator``, an int, or a stateless ``(2,)`` seed;
+    a ``SeedGenerator`` gives each replica its own numbers (module docstring)."""
+    seed = _replica_seed(_check_draw_seed(seed))
     if _is_stateless_seed(seed):
         return tf.random.stateless_uniform(shape, seed=tf.cast(seed, tf.int32), dtype=dtype)
     return keras.random.uniform(shape, seed=seed, dtype=dtype)
@@ -69,10 +98,38 @@ def uniform(shape, seed, dtype="float32"):
 
 def normal(shape, seed, dtype="float32"):
     """Standard normal draws; ``seed`` as in :func:`uniform`."""
-    seed = _check_draw_seed(seed)
+    seed = _replica_seed(_check_draw_seed(seed))
     if _is_stateless_seed(seed):
         return tf.random.stateless_normal(shape, seed=tf.cast(seed, tf.int32), dtype=dtype)
     return keras.random.normal(shape, seed=seed, dtype=dtype)
+
+
+def replica_rows(x, what="persistent chains"):
+    """This replica's share of the rows of ``x`` (all of them on one device): under R
+    replicas, the r-th of R equal consecutive blocks, so the replicas together advance every
+    chain once, as one device would.
+
+    Raises:
+        ValueError: if the rows do not split evenly among the replicas.
+    """
+    replica, replicas = replica_position()
+    if replicas == 1:
+        return x
+    rows = x.shape[0]
+    if rows is None or rows % replicas:
+        raise ValueError(f"the {rows} {what} must split evenly among the {replicas} replicas "
+                         f"in sync; choose a multiple of {replicas}.")
+    share = rows // replicas
+    return tf.reshape(x, [replicas, share, *x.shape[1:]])[replica]
+
+
+def gather_replica_rows(x):
+    """Inverse of :func:`replica_rows`: every replica's block, in replica order, on every
+    replica (an all-gather), so state stored from it is identical on all of them."""
+    _, replicas = replica_position()
+    if replicas == 1:
+        return x
+    return tf.distribute.get_replica_context().all_gather(x, axis=0)
 
 
 def bernoulli(probs, seed):

@@ -293,14 +293,16 @@ class DBM(GuardedFitMixin, keras.Model):
 
     # -------------------------------------------------------------------- learning
     def negative_phase(self, transposed=None):
-        """``gibbs_steps`` block Gibbs sweeps of the persistent chains; stores and returns
-        them. ``transposed``: :meth:`transposed_weights`, if already computed."""
-        states = [ops.convert_to_tensor(c) for c in self.chains]
+        """``gibbs_steps`` block Gibbs sweeps of the persistent chains; stores them and
+        returns the ones this replica advanced (all of them on one device; under several
+        replicas each advances its own block, see ``sampling.replica_rows``).
+        ``transposed``: :meth:`transposed_weights`, if already computed."""
+        states = [sampling.replica_rows(ops.convert_to_tensor(c)) for c in self.chains]
         transposed = self.transposed_weights() if transposed is None else transposed
         for _ in range(self.gibbs_steps):
             states, _ = self.gibbs_step(states, transposed=transposed)
         for chain, state in zip(self.chains, states, strict=True):
-            chain.assign(state)
+            chain.assign(sampling.gather_replica_rows(state))
         return states
 
     def train_step(self, data):

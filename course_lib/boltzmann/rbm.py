@@ -30,8 +30,11 @@ self.fast_W, self.fast_visible_bias, self.fast_hidden_bias``.
 
 The training rule (1.6) is written as a loss whose gradient *is* the CD update, so any
 Keras optimizer (momentum, weight decay), ``steps_per_execution`` and ``tf.distribute``
-strategy work unchanged. Deviation from the papers: weight decay, when wanted, is the
-optimizer's decoupled weight decay rather than an L2 term inside the gradient.
+strategy work unchanged. Under several replicas (``MirroredStrategy``) each replica advances
+its own block of the persistent chains and the fast weights follow the replicas' summed
+gradient, so chains and fast weights stay one state, the same on every replica
+(``tests/training/test_distribute.py``). Deviation from the papers: weight decay, when
+wanted, is the optimizer's decoupled weight decay rather than an L2 term inside the gradient.
 """
 
 from __future__ import annotations
@@ -57,7 +60,13 @@ from course_lib.checks import (
     float32_only,
     is_concrete,
 )
-from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch, unscale_gradients
+from course_lib.training import (
+    GuardedFitMixin,
+    scaled_loss,
+    sum_over_replicas,
+    unpack_batch,
+    unscale_gradients,
+)
 
 SAMPLERS = ("cd", "pcd", "fpcd")
 
@@ -241,9 +250,10 @@ class RBM(GuardedFitMixin, keras.Model):
             v_model, _ = self.gibbs_chain(v_first, self.k - 1)
             return v_model, reconstruction
         params = self.parameters(fast=self.sampler == "fpcd")
-        v_model, _ = self.gibbs_chain(ops.convert_to_tensor(self.persistent_chains), self.k,
-                                      params=params)
-        self.persistent_chains.assign(v_model)
+        # Under several replicas each advances its own block of the chains (one device: all).
+        chains = sampling.replica_rows(ops.convert_to_tensor(self.persistent_chains))
+        v_model, _ = self.gibbs_chain(chains, self.k, params=params)
+        self.persistent_chains.assign(sampling.gather_replica_rows(v_model))
         return v_model, reconstruction
 
     def contrastive_divergence_loss(self, v_data, v_model, h_data_preactivation=None):
@@ -272,8 +282,8 @@ class RBM(GuardedFitMixin, keras.Model):
             loss, free_energy_data = self.contrastive_divergence_loss(v_data, v_model, pre_data)
             scaled = scaled_loss(self.optimizer, loss)   # replicas summed; loss scale
         grads = tape.gradient(scaled, self.trainable_variables)
-        if self.sampler == "fpcd":                       # read before apply changes the scale
-            fast_grads = unscale_gradients(self.optimizer, grads)
+        if self.sampler == "fpcd":   # read before apply changes the scale; all replicas' sum
+            fast_grads = sum_over_replicas(unscale_gradients(self.optimizer, grads))
         self.optimizer.apply(grads, self.trainable_variables)
         if self.sampler == "fpcd":
             self.update_fast_weights(fast_grads)

@@ -3,7 +3,7 @@
 - ``fit``: :class:`GuardedFitMixin` (validated, fast array input; Keras' meaning of
   ``fit`` kept; a library-chosen ``steps_per_execution``; one optimizer or several),
   :func:`array_dataset`, :func:`unpack_batch`, :func:`replica_scale`, :func:`scaled_loss`,
-  :func:`unscale_gradients`.
+  :func:`unscale_gradients`, :func:`sum_over_replicas`.
 - ``guard``: :class:`DivergenceGuard` and :class:`TrainingDivergedError`.
 - ``checkpoint``: :class:`SafeCheckpoint` and :func:`resume`.
 - ``callbacks``: :class:`Evaluator`, a metric recorded against parameter updates.
@@ -17,6 +17,7 @@ from course_lib.training.fit import (
     array_dataset,
     replica_scale,
     scaled_loss,
+    sum_over_replicas,
     unpack_batch,
     unscale_gradients,
 )
@@ -24,7 +25,7 @@ from course_lib.training.guard import DivergenceGuard, TrainingDivergedError
 
 __all__ = [
     "GuardedFitMixin", "array_dataset", "unpack_batch", "replica_scale", "scaled_loss",
-    "unscale_gradients",
+    "unscale_gradients", "sum_over_replicas",
     "DEFAULT_STEPS_PER_EXECUTION", "DivergenceGuard", "TrainingDivergedError",
     "SafeCheckpoint", "resume", "Evaluator",
 ]

@@ -60,6 +60,17 @@ def unscale_gradients(optimizer, gradients):
     return [g / tf.cast(factor, g.dtype) for g in gradients]
 
 
+def sum_over_replicas(values):
+    """The sum of each tensor in ``values`` over the replicas in sync (an all-reduce), the
+    list unchanged on one device. State updated outside ``optimizer.apply`` (FPCD's fast
+    weights) must use it: each replica's gradient of :func:`scaled_loss` is its share, and
+    only their sum is the single-device gradient, the same on every replica."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return list(values)
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, list(values))
+
+
 def unpack_batch(data, model_name="this model"):
     """``(x, y)`` from a batch as Keras delivers it (``x``, ``(x,)``, ``(x, y)`` or
     ``(x, y, sample_weight)``), via ``keras.utils.unpack_x_y_sample_weight``.
