@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib.checks import ArgumentTypeError, check_finite_float, check_positive_int, describe
-from course_lib.sampling import LoopProgress, all_binary_states, binary_states, check_verbose
+from course_lib.sampling import all_binary_states, binary_states, check_verbose, run_in_chunks
 
 MAX_EXACT_HIDDEN = 30
 
@@ -58,17 +58,18 @@ def exact_log_partition(model, chunk_size=2**14, *, verbose="auto"):
     total = 2**n_hidden
     chunk_size = min(2 ** int(np.log2(chunk_size)), total)  # a power of 2: divides 2^H
 
-    @tf.function
-    def chunk_logsumexp(start):
-        return tf.reduce_logsumexp(-free_energy(binary_states(n_hidden, start, chunk_size)))
+    def add_chunk(k, log_sum):
+        """Chunk k's log-sum-exp (float32, as the free energies) added to the running sum
+        in float64, in chunk order."""
+        states = binary_states(n_hidden, tf.cast(k, tf.int64) * chunk_size, chunk_size)
+        part = tf.cast(tf.reduce_logsumexp(-free_energy(states)), tf.float64)
+        return tf.reduce_logsumexp(tf.stack([log_sum, part]))
 
-    starts = range(0, total, chunk_size)
-    progress = LoopProgress(len(starts), verbose, "chunk")
-    parts = []
-    for i, start in enumerate(starts):
-        parts.append(float(chunk_logsumexp(tf.constant(start, tf.int64))))
-        progress.update(i + 1)
-    return float(np.logaddexp.reduce(np.asarray(parts, dtype=np.float64)))
+    # Compiled loops over the chunks, with the bar advancing between calls (no host round
+    # trip per chunk).
+    log_sum = run_in_chunks(add_chunk, tf.constant(-np.inf, tf.float64), 0,
+                            total // chunk_size, verbose=verbose, unit_name="chunk")
+    return float(log_sum)
 
 
 def exact_log_likelihood(model, v, log_z=None, batch_size=1000):
@@ -89,8 +90,11 @@ def exact_log_likelihood(model, v, log_z=None, batch_size=1000):
     v = model.check_visible(v)
     if log_z is None:
         log_z = exact_log_partition(model)
-    log_p = [np.asarray(model.unnormalized_log_prob(tf.constant(v[i:i + batch_size])),
-                        np.float64) for i in range(0, len(v), batch_size)]
+    # One compiled call per batch (a DBM's marginal enumerates per image: eagerly, that
+    # would be a host round trip per image).
+    log_p_star = tf.function(model.unnormalized_log_prob, reduce_retracing=True)
+    log_p = [np.asarray(log_p_star(tf.constant(v[i:i + batch_size])), np.float64)
+             for i in range(0, len(v), batch_size)]
     return float(np.concatenate(log_p).mean() - log_z)
 
 

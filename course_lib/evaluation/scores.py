@@ -33,18 +33,28 @@ def pseudo_log_likelihood(model, v, *, num_bits=None, seed=0, batch_size=500):
         raise ValueError("pseudo_log_likelihood needs binary data (values 0 or 1).")
     n, d = v.shape
     rng = np.random.default_rng(seed)
-    bits = (np.tile(np.arange(d), (n, 1)) if num_bits is None
-            else rng.integers(0, d, size=(n, num_bits)))
-    total = np.zeros(n)
-    for i in range(0, n, batch_size):
-        vb, ib = v[i:i + batch_size], bits[i:i + batch_size]
-        free = np.asarray(model.free_energy(tf.constant(vb)), np.float64)
-        for j in range(ib.shape[1]):
-            flipped = vb.copy()
-            rows = np.arange(len(vb))
-            flipped[rows, ib[:, j]] = 1.0 - flipped[rows, ib[:, j]]
-            free_flip = np.asarray(model.free_energy(tf.constant(flipped)), np.float64)
-            total[i:i + batch_size] += -np.logaddexp(0.0, -(free_flip - free))
+    bits = (np.tile(np.arange(d, dtype=np.int32), (n, 1)) if num_bits is None
+            else rng.integers(0, d, size=(n, num_bits)).astype(np.int32))
+
+    @tf.function(input_signature=[tf.TensorSpec((None, d), tf.float32),
+                                  tf.TensorSpec((None, bits.shape[1]), tf.int32)])
+    def batch_log_pl(vb, ib):
+        """sum_j log sigmoid(F(v with bit ib[:, j] flipped) - F(v)) per row: one compiled
+        loop over the bits (float32 free energies, float64 sums)."""
+        free = tf.cast(model.free_energy(vb), tf.float64)
+
+        def add_bit(j, total):
+            flip = tf.one_hot(ib[:, j], d, dtype=vb.dtype) * (1.0 - 2.0 * vb)
+            gap = tf.cast(model.free_energy(vb + flip), tf.float64) - free
+            return j + 1, total + tf.math.log_sigmoid(gap)
+
+        _, total = tf.while_loop(lambda j, _: j < tf.shape(ib)[1], add_bit,
+                                 (tf.constant(0), tf.zeros_like(free)))
+        return total
+
+    total = np.concatenate([batch_log_pl(tf.constant(v[i:i + batch_size]),
+                                         tf.constant(bits[i:i + batch_size])).numpy()
+                            for i in range(0, n, batch_size)])
     return float(total.mean() * (d / bits.shape[1]))
 
 
