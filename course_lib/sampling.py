@@ -217,6 +217,16 @@ class LoopProgress:
             self._bar.update(current)
 
 
+def resolve_jit_compile(jit_compile):
+    """``"auto"`` -> XLA exactly when TensorFlow sees a GPU (``keras.Model.compile``'s rule);
+    True / False as given; anything else is refused."""
+    if isinstance(jit_compile, str) and jit_compile == "auto":
+        return bool(tf.config.list_physical_devices("GPU"))
+    if isinstance(jit_compile, bool):
+        return jit_compile
+    raise ValueError(f'jit_compile must be "auto", True or False; got {describe(jit_compile)}.')
+
+
 def run_in_chunks(body, carry, start, stop, *, chunk_size=None, verbose="auto",
                   unit_name="step", jit_compile=False, on_chunk=None):
     """Runs ``carry = body(k, carry)`` for k = start, ..., stop - 1 as compiled chunks.
@@ -267,7 +277,8 @@ def run_in_chunks(body, carry, start, stop, *, chunk_size=None, verbose="auto",
     return carry
 
 
-def run_chain(step, state, num_steps, base_seed, every=None, verbose="auto"):
+def run_chain(step, state, num_steps, base_seed, every=None, verbose="auto",
+              jit_compile=False):
     """Runs a Markov chain ``state, mean = step(state, seed)`` for ``num_steps`` steps.
 
     Step t gets ``step_seed(base_seed, t)``. The steps run as compiled chunks
@@ -275,8 +286,10 @@ def run_chain(step, state, num_steps, base_seed, every=None, verbose="auto"):
     steps when snapshots are wanted. Returns the last ``mean`` (numpy) and, if ``every`` is
     given, the stacked means every ``every`` steps (else None); ``mean`` must have the shape
     of the first tensor in ``state`` (the visible layer). ``verbose`` as in
-    :func:`check_verbose` (a bar over the steps). Used by the RBM's and the DBM's ``sample``.
+    :func:`check_verbose` (a bar over the steps); ``jit_compile`` as in
+    :func:`resolve_jit_compile`. Used by the RBM's and the DBM's ``sample``.
     """
+    jit_compile = resolve_jit_compile(jit_compile)
     num_steps = check_nonneg_int(num_steps, "num_steps")
     if every is not None:
         every = check_positive_int(every, "every")
@@ -291,7 +304,8 @@ def run_chain(step, state, num_steps, base_seed, every=None, verbose="auto"):
             snapshots.append(ops.convert_to_numpy(carry[1]))
 
     _, mean = run_in_chunks(body, (state, tf.cast(first, tf.float32)), 0, num_steps,
-                            chunk_size=every, verbose=verbose, on_chunk=snapshot)
+                            chunk_size=every, verbose=verbose, on_chunk=snapshot,
+                            jit_compile=jit_compile)
     return ops.convert_to_numpy(mean), (np.stack(snapshots) if snapshots else None)
 
 

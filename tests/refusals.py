@@ -32,6 +32,8 @@ BAD_FLAGS = [("no", TypeError), (1, TypeError), (None, TypeError)]
 # verbose takes Keras' modes: "auto", 0, 1, 2 (and False, True); nothing else.
 BAD_VERBOSE = [(3, ValueError), (-1, ValueError), ("yes", TypeError), (1.0, TypeError),
                (None, TypeError)]
+# jit_compile takes compile()'s "auto", True or False; nothing else.
+BAD_JIT = [("AUTO", ValueError), ("yes", ValueError), (1, ValueError), (None, ValueError)]
 
 
 def expand(cases):

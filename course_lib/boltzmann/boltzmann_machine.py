@@ -227,7 +227,8 @@ class BoltzmannMachine(GuardedFitMixin, keras.Model):
         s = ops.convert_to_tensor(self.check_states(s, self.n_units, "s"))
         return self._sweep(s, range(self.n_visible, self.n_units), seed)
 
-    def sample(self, num_samples, num_sweeps, *, seed, init=None, full_state=False):
+    def sample(self, num_samples, num_sweeps, *, seed, init=None, full_state=False,
+               verbose="auto", jit_compile="auto"):
         """Runs independent single-site Gibbs chains (Eq. 1.20) with stateless seeds.
 
         Args:
@@ -236,12 +237,19 @@ class BoltzmannMachine(GuardedFitMixin, keras.Model):
             seed: Python int; the same seed gives the same samples.
             init: optional (n, N) binary start states; default: uniform random bits.
             full_state: return the full states (v, h) instead of v only.
+            verbose: the progress bar over the sweeps, as in ``keras.Model.fit``: "auto"
+                (shown once the run has lasted ``sampling.AUTO_PROGRESS_DELAY`` seconds),
+                0 / False, 1 / True or 2.
+            jit_compile: "auto" (XLA when TensorFlow sees a GPU, as ``compile()`` does), True
+                or False.
 
         Returns:
             numpy array (n, D) of visible samples, or (n, N) if ``full_state``.
         """
         num_sweeps = check_nonneg_int(num_sweeps, "num_sweeps")
         full_state = check_bool(full_state, "full_state")
+        verbose = sampling.check_verbose(verbose)
+        jit_compile = sampling.resolve_jit_compile(jit_compile)
         base = sampling.as_stateless_seed(seed)
         if init is None:
             num_samples = check_positive_int(num_samples, "num_samples")
@@ -249,10 +257,11 @@ class BoltzmannMachine(GuardedFitMixin, keras.Model):
                                    sampling.step_seed(base, -1))
         else:
             s = ops.convert_to_tensor(self.check_states(init, self.n_units, "init"))
-        run = tf.function(lambda s, step: self._sweep(s, range(self.n_units), step))
-        for step in range(num_sweeps):
-            s = run(s, sampling.step_seed(base, step))
-        s = ops.convert_to_numpy(s)
+        def sweep(step, s):  # sweep t draws with step_seed(base, t), however it is chunked
+            return self._sweep(s, range(self.n_units), sampling.step_seed(base, step))
+
+        s = ops.convert_to_numpy(sampling.run_in_chunks(
+            sweep, s, 0, num_sweeps, verbose=verbose, unit_name="sweep", jit_compile=jit_compile))
         return s if full_state else s[:, :self.n_visible]
 
     # ------------------------------------------------------ exact probabilities

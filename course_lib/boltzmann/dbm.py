@@ -337,7 +337,8 @@ class DBM(GuardedFitMixin, keras.Model):
         return check_probabilities(v, expected_dim=self.layer_sizes[0], name=name)
 
     # ------------------------------------------------------------------ generation
-    def sample(self, num_samples, num_steps, *, seed, init=None, every=None, verbose="auto"):
+    def sample(self, num_samples, num_steps, *, seed, init=None, every=None, verbose="auto",
+               jit_compile="auto"):
         """Runs block Gibbs chains from random states (or ``init`` images), stateless seeds.
 
         Args:
@@ -345,12 +346,15 @@ class DBM(GuardedFitMixin, keras.Model):
             verbose: the progress bar over the sweeps, as in ``keras.Model.fit``: "auto"
                 (shown once the run has lasted ``sampling.AUTO_PROGRESS_DELAY`` seconds),
                 0 / False, 1 / True or 2.
+            jit_compile: "auto" (XLA when TensorFlow sees a GPU, as ``compile()`` does), True
+                or False.
 
         Returns:
             (final p(v | h_1), stacked snapshots of it every ``every`` sweeps, or None).
         """
         num_steps = check_nonneg_int(num_steps, "num_steps")
         verbose = sampling.check_verbose(verbose)
+        jit_compile = sampling.resolve_jit_compile(jit_compile)
         if every is not None:
             every = check_positive_int(every, "every")
         base = sampling.as_stateless_seed(seed)
@@ -366,7 +370,7 @@ class DBM(GuardedFitMixin, keras.Model):
         if num_steps == 0:
             return ops.convert_to_numpy(states[0]), None
         return sampling.run_chain(lambda s, seed: self.gibbs_step(s, seed), states, num_steps,
-                                  base, every, verbose=verbose)
+                                  base, every, verbose=verbose, jit_compile=jit_compile)
 
     def chain_states(self):
         """The persistent chains as a list of numpy arrays, [v, h_1, ..., h_L]."""
@@ -386,7 +390,7 @@ class DBM(GuardedFitMixin, keras.Model):
                              f"got {[len(h) for h in arrays]}.")
         return arrays
 
-    def gibbs_states(self, num_steps, *, seed, init=None, verbose="auto"):
+    def gibbs_states(self, num_steps, *, seed, init=None, verbose="auto", jit_compile="auto"):
         """Block Gibbs, Eq. (3.2), for ``num_steps`` sweeps; returns every layer's binary
         state, the start that reverse AIS needs.
 
@@ -398,6 +402,8 @@ class DBM(GuardedFitMixin, keras.Model):
                 A model that never trained has uniform random chains, which are no sample
                 of it until many sweeps have run.
             verbose: the progress bar over the sweeps, as in ``keras.Model.fit``.
+            jit_compile: "auto" (XLA when TensorFlow sees a GPU, as ``compile()`` does), True
+                or False.
 
         Returns:
             The list [v, h_1, ..., h_L] of numpy arrays after the last sweep (the model is not
@@ -406,6 +412,7 @@ class DBM(GuardedFitMixin, keras.Model):
         num_steps = check_nonneg_int(num_steps, "num_steps")
         base = sampling.as_stateless_seed(check_seed(seed))
         verbose = sampling.check_verbose(verbose)
+        jit_compile = sampling.resolve_jit_compile(jit_compile)
         states = self.check_layer_states(self.chain_states() if init is None else init, "init")
         transposed = self.transposed_weights()
 
@@ -414,7 +421,8 @@ class DBM(GuardedFitMixin, keras.Model):
                                    transposed=transposed)[0]
 
         final = sampling.run_in_chunks(sweep, [tf.constant(s) for s in states], 0, num_steps,
-                                       verbose=verbose, unit_name="sweep")
+                                       verbose=verbose, unit_name="sweep",
+                                       jit_compile=jit_compile)
         return [ops.convert_to_numpy(s) for s in final]
 
     # -------------------------------------------------- even layers summed out, (3.8)

@@ -252,7 +252,8 @@ class DBN(GuardedFitMixin, keras.Model):
         return check_probabilities(v, expected_dim=self.layer_sizes[0], name=name)
 
     # ------------------------------------------------------------------ generation
-    def sample(self, num_samples, num_steps, *, seed, init=None, verbose="auto"):
+    def sample(self, num_samples, num_steps, *, seed, init=None, verbose="auto",
+               jit_compile="auto"):
         """Gibbs sampling in the top RBM, then one top-down pass, Eq. (2.1).
 
         Args:
@@ -264,6 +265,8 @@ class DBN(GuardedFitMixin, keras.Model):
             verbose: the progress bar over the sweeps, as in ``keras.Model.fit``: "auto"
                 (shown once the run has lasted ``sampling.AUTO_PROGRESS_DELAY`` seconds),
                 0 / False, 1 / True or 2.
+            jit_compile: "auto" (XLA when TensorFlow sees a GPU, as ``compile()`` does), True
+                or False.
 
         Returns:
             (n, D) array of p(v | h_1): the visible probabilities of the samples.
@@ -278,7 +281,8 @@ class DBN(GuardedFitMixin, keras.Model):
             v = tf.constant(self.check_visible(init, "init"))
             h = self.up_pass(v, sampling.step_seed(base, -2))[-1]
         if num_steps:
-            h, _ = self.top.sample(None, num_steps, seed=int(seed) + 1, init=h, verbose=verbose)
+            h, _ = self.top.sample(None, num_steps, seed=int(seed) + 1, init=h, verbose=verbose,
+                                   jit_compile=jit_compile)
             h = sampling.bernoulli(tf.constant(h), sampling.step_seed(base, -3))
         return ops.convert_to_numpy(self.down_pass(h, sampling.step_seed(base, -4))[0])
 

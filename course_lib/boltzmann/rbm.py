@@ -341,7 +341,8 @@ class RBM(GuardedFitMixin, keras.Model):
             raise ValueError(f"expected {self.num_chains} chain states; got {v.shape[0]}.")
         self.persistent_chains.assign(v)
 
-    def sample(self, num_samples, num_steps, *, seed, init=None, every=None, verbose="auto"):
+    def sample(self, num_samples, num_steps, *, seed, init=None, every=None, verbose="auto",
+               jit_compile="auto"):
         """Runs ``num_samples`` Gibbs chains for ``num_steps`` sweeps (stateless seeds).
 
         Args:
@@ -353,12 +354,15 @@ class RBM(GuardedFitMixin, keras.Model):
             verbose: the progress bar over the sweeps, as in ``keras.Model.fit``: "auto"
                 (shown once the run has lasted ``sampling.AUTO_PROGRESS_DELAY`` seconds),
                 0 / False, 1 / True or 2.
+            jit_compile: "auto" (XLA when TensorFlow sees a GPU, as ``compile()`` does), True
+                or False.
 
         Returns:
             (final visible means, stacked snapshots or None).
         """
         num_steps = check_nonneg_int(num_steps, "num_steps")
         verbose = sampling.check_verbose(verbose)
+        jit_compile = sampling.resolve_jit_compile(jit_compile)
         if every is not None:
             every = check_positive_int(every, "every")
         base = sampling.as_stateless_seed(seed)
@@ -367,7 +371,7 @@ class RBM(GuardedFitMixin, keras.Model):
             init = self.random_visible(num_samples, sampling.step_seed(base, -1))
         v = ops.convert_to_tensor(self.check_visible(init, "init"))
         return sampling.run_chain(lambda v, s: self.gibbs_step(v, s), v, num_steps, base, every,
-                                  verbose=verbose)
+                                  verbose=verbose, jit_compile=jit_compile)
 
     # ----------------------------------------------------------- serialization
     def get_config(self):

@@ -44,7 +44,6 @@ from course_lib.checks import (
     check_positive_int,
     check_probabilities,
     check_seed,
-    describe,
 )
 
 
@@ -128,16 +127,6 @@ def log_mean_exp_with_bars(log_w, num_sigma=3.0):
     return math.log(mean) + shift, low, math.log(mean + err) + shift
 
 
-def resolve_jit_compile(jit_compile):
-    """``"auto"`` -> XLA exactly when TensorFlow sees a GPU (``keras.Model.compile``'s rule);
-    True / False as given; anything else is refused."""
-    if isinstance(jit_compile, str) and jit_compile == "auto":
-        return bool(tf.config.list_physical_devices("GPU"))
-    if isinstance(jit_compile, bool):
-        return jit_compile
-    raise ValueError(f'jit_compile must be "auto", True or False; got {describe(jit_compile)}.')
-
-
 def anneal(path, betas, state, seed, jit_compile="auto", *, chunk_size=None, verbose="auto"):
     """Runs ``path.step`` along ``betas`` from ``state``; returns the (M,) log weights.
 
@@ -171,7 +160,7 @@ def anneal(path, betas, state, seed, jit_compile="auto", *, chunk_size=None, ver
     _, log_w = sampling.run_in_chunks(transition, (state, log_w), 1, int(betas.shape[0]),
                                       chunk_size=chunk_size, verbose=verbose,
                                       unit_name="transition",
-                                      jit_compile=resolve_jit_compile(jit_compile))
+                                      jit_compile=sampling.resolve_jit_compile(jit_compile))
     return log_w.numpy()
 
 
@@ -215,7 +204,7 @@ def ais_log_partition(model, base_visible_bias, *, num_chains=100, betas=None, s
     num_chains = check_positive_int(num_chains, "num_chains")
     seed = check_seed(seed)
     verbose = sampling.check_verbose(verbose)
-    jit_compile = resolve_jit_compile(jit_compile)
+    jit_compile = sampling.resolve_jit_compile(jit_compile)
     betas = _check_schedule(betas)
     path = path or model.annealing_path(base_visible_bias)
     state = path.initial_state(num_chains, sampling.step_seed(
@@ -238,7 +227,7 @@ def reverse_ais_log_partition(model, base_visible_bias, model_samples, *, betas=
     """
     seed = check_seed(seed)
     verbose = sampling.check_verbose(verbose)
-    jit_compile = resolve_jit_compile(jit_compile)
+    jit_compile = sampling.resolve_jit_compile(jit_compile)
     betas = _check_schedule(betas)
     path = path or model.annealing_path(base_visible_bias)
     state = path.state_from_samples(model_samples)

@@ -8,6 +8,7 @@ import pytest
 from refusals import (
     BAD_COUNTS,
     BAD_FINITE,
+    BAD_JIT,
     BAD_POSITIVE,
     BAD_REQUIRED_SEEDS,
     BAD_VERBOSE,
@@ -54,7 +55,6 @@ BAD_SCHEDULES = [([0.0, NAN, 1.0], ValueError), ([NAN, 0.5, 1.0], ValueError),
                  ([0.1, 1.0], ValueError), ([0.0, 0.9], ValueError), ([0.0, INF], ValueError),
                  ([0.0], ValueError), (["a", "b"], TypeError)]
 
-BAD_JIT = [("AUTO", ValueError), ("yes", ValueError), (1, ValueError), (None, ValueError)]
 
 CASES = [
     ("ais", lambda m, v: ais_log_partition(m["rbm"], BASE, num_chains=v, betas=BETAS),

@@ -11,7 +11,6 @@ import tensorflow as tf
 from course_lib import sampling
 from course_lib.boltzmann import DBM, BernoulliRBM, GaussianBernoulliRBM, RBMAnnealingPath
 from course_lib.evaluation import (
-    ais,
     ais_log_partition,
     base_rate_visible_bias,
     exact_log_likelihood,
@@ -169,11 +168,12 @@ def test_ais_under_xla_brackets_the_exact_log_partition_both_ways(ais_setup):
 
 
 def test_ais_jit_compile_auto_follows_the_visible_devices(monkeypatch):
-    monkeypatch.setattr(ais.tf.config, "list_physical_devices", lambda kind: ["gpu:0"])
-    assert ais.resolve_jit_compile("auto") is True
-    monkeypatch.setattr(ais.tf.config, "list_physical_devices", lambda kind: [])
-    assert ais.resolve_jit_compile("auto") is False
-    assert ais.resolve_jit_compile(True) is True and ais.resolve_jit_compile(False) is False
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind: ["gpu:0"])
+    assert sampling.resolve_jit_compile("auto") is True
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind: [])
+    assert sampling.resolve_jit_compile("auto") is False
+    assert sampling.resolve_jit_compile(True) is True
+    assert sampling.resolve_jit_compile(False) is False
 
 
 def test_annealing_step_leaves_the_intermediate_distribution_invariant():
