@@ -13,6 +13,9 @@ check; any failed check makes the script exit non-zero, so it can gate a release
 3. Mixed precision: one SGD step per model under ``mixed_float16`` against the float32 step;
    the ratio of the update norms must be 1 (the Boltzmann family stays float32 by design).
 4. Host overhead: the time per training step at 1 and at 50 steps per compiled call.
+5. Sampling: Gibbs chains of the RBM, DBN, DBM and Boltzmann machine with and without XLA
+   (``sample(..., jit_compile=...)``); the row shows the time and whether every sample is a
+   probability (XLA draws other numbers from the same seed, so the two differ).
 
 On a CPU it runs too (``--quick`` makes it about a minute), which is how CI-less machines
 check the script itself; the timings then say nothing about a GPU.
@@ -146,6 +149,21 @@ def check_steps_per_call(name, make, x):
                   f"{1e3 * times[50]:.2f} at 50")
 
 
+def check_sampling(name, make, x):
+    model = make()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    model.fit(x, batch_size=100, epochs=1, verbose=0)
+    cells, ok = [], True
+    for jit in (False, True):
+        start = time.perf_counter()
+        out = model.sample(100, 200, seed=0, jit_compile=jit)
+        samples = out[0] if isinstance(out, tuple) else out
+        valid = bool(np.all(np.isfinite(samples)) and samples.min() >= 0 and samples.max() <= 1)
+        ok = ok and valid
+        cells.append(f"XLA {str(jit):5s} {time.perf_counter() - start:6.2f} s valid {valid}")
+    return ok, f"gibbs {name:17s} 100 chains x 200 sweeps: " + "; ".join(cells)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000)
@@ -171,6 +189,12 @@ def main(argv=None):
     print("\n".join(rows), flush=True)
     if not ok:
         failures.append(rows[-1])
+    for name in ("RBM CD-1", "DBN", "DBM", "Boltzmann machine"):
+        make, kind = models(args.quick)[name]
+        ok, row = check_sampling(name, make, inputs(kind, mnist, toy))
+        print(row, "" if ok else "  <-- FAILED", flush=True)
+        if not ok:
+            failures.append(row)
     for name in ("RBM CD-1", "VAE"):
         make, kind = models(args.quick)[name]
         print(check_steps_per_call(name, make, inputs(kind, mnist, toy))[1], flush=True)

@@ -218,12 +218,13 @@ class LoopProgress:
 
 
 def resolve_jit_compile(jit_compile):
-    """``"auto"`` -> XLA exactly when TensorFlow sees a GPU (``keras.Model.compile``'s rule);
-    True / False as given; anything else is refused."""
+    """``"auto"`` -> XLA when TensorFlow sees a GPU (the device rule of ``compile()``'s
+    "auto", which also weighs the model's layers and strategy; a sampling or AIS loop has
+    neither); True / False (or NumPy booleans) as given; anything else is refused."""
     if isinstance(jit_compile, str) and jit_compile == "auto":
         return bool(tf.config.list_physical_devices("GPU"))
-    if isinstance(jit_compile, bool):
-        return jit_compile
+    if isinstance(jit_compile, (bool, np.bool_)):
+        return bool(jit_compile)
     raise ValueError(f'jit_compile must be "auto", True or False; got {describe(jit_compile)}.')
 
 
@@ -245,7 +246,7 @@ def run_in_chunks(body, carry, start, stop, *, chunk_size=None, verbose="auto",
             the run.
         verbose: see :func:`check_verbose`; the bar counts steps.
         unit_name: what the bar calls a step.
-        jit_compile: passed to ``tf.function``.
+        jit_compile: "auto", True or False (:func:`resolve_jit_compile`).
         on_chunk: optional ``(last, carry) -> None``, called after each chunk with the
             number of steps done (``last``) and the carry then (snapshots, logging).
 
@@ -253,6 +254,7 @@ def run_in_chunks(body, carry, start, stop, *, chunk_size=None, verbose="auto",
         The final carry (tensors).
     """
     start, stop = check_nonneg_int(start, "start"), check_nonneg_int(stop, "stop")
+    jit_compile = resolve_jit_compile(jit_compile)
     if stop < start:
         raise ValueError(f"run_in_chunks needs start <= stop; got start={start}, stop={stop}.")
     num_steps = stop - start

@@ -234,7 +234,8 @@ class BoltzmannMachine(GuardedFitMixin, keras.Model):
         Args:
             num_samples: number of chains (ignored when ``init`` is given).
             num_sweeps: Gibbs sweeps per chain (each sweep updates all N units once).
-            seed: Python int; the same seed gives the same samples.
+            seed: Python int; the same seed gives the same samples (with the same
+                ``jit_compile``: XLA draws other numbers from a seed).
             init: optional (n, N) binary start states; default: uniform random bits.
             full_state: return the full states (v, h) instead of v only.
             verbose: the progress bar over the sweeps, as in ``keras.Model.fit``: "auto"

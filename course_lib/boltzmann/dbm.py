@@ -480,7 +480,8 @@ class DBM(GuardedFitMixin, keras.Model):
             clamped = ops.broadcast_to(row, (ops.shape(odd)[0], ops.shape(row)[0]))
             return ops.logsumexp(-self.odd_free_energy(odd, clamped))
 
-        return tf.map_fn(one_row, v)
+        # One image at a time: each enumerates 2^n_odd states of (D + n_odd) units.
+        return tf.map_fn(one_row, v, parallel_iterations=1)
 
     def annealing_path(self, base_visible_bias):
         """The AIS path of Eq. (3.9) from the base-rate model to this DBM."""

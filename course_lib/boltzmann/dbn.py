@@ -273,6 +273,7 @@ class DBN(GuardedFitMixin, keras.Model):
         """
         num_steps = check_nonneg_int(num_steps, "num_steps")
         verbose = sampling.check_verbose(verbose)
+        jit_compile = sampling.resolve_jit_compile(jit_compile)
         base = sampling.as_stateless_seed(seed)
         if init is None:
             num_samples = check_positive_int(num_samples, "num_samples")

@@ -232,7 +232,8 @@ class RBM(GuardedFitMixin, keras.Model):
 
     # ---------------------------------------------------------------- training
     def negative_phase(self, v_data, h_data_probs=None):
-        """Negative particles for Eq. (1.6): CD starts at the data, PCD/FPCD at the chains.
+        """Negative particles for Eq. (1.6): CD starts at the data, PCD/FPCD at the chains
+        (under several replicas, this replica's block of them: ``sampling.replica_rows``).
 
         ``h_data_probs`` (p(h | v_data), if already computed) saves one matrix product.
 
@@ -348,7 +349,8 @@ class RBM(GuardedFitMixin, keras.Model):
         Args:
             num_samples: number of chains (ignored when ``init`` is given).
             num_steps: Gibbs sweeps.
-            seed: Python int; the same seed gives the same samples.
+            seed: Python int; the same seed gives the same samples (with the same
+                ``jit_compile``: XLA draws other numbers from a seed).
             init: optional (n, D) start states; default: random binary / standard normal.
             every: if given, also return the mean-field states every ``every`` sweeps.
             verbose: the progress bar over the sweeps, as in ``keras.Model.fit``: "auto"

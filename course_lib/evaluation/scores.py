@@ -32,12 +32,18 @@ def pseudo_log_likelihood(model, v, *, num_bits=None, seed=0, batch_size=500):
     if not np.all((v == 0) | (v == 1)):
         raise ValueError("pseudo_log_likelihood needs binary data (values 0 or 1).")
     n, d = v.shape
-    rng = np.random.default_rng(seed)
-    bits = (np.tile(np.arange(d, dtype=np.int32), (n, 1)) if num_bits is None
-            else rng.integers(0, d, size=(n, num_bits)).astype(np.int32))
+    width = d if num_bits is None else num_bits
+    chosen = (None if num_bits is None else
+              np.random.default_rng(seed).integers(0, d, size=(n, num_bits)).astype(np.int32))
+
+    def bits(i):
+        """The bit indices of rows i .. i + batch_size: every bit, or the drawn ones."""
+        if chosen is None:
+            return np.broadcast_to(np.arange(d, dtype=np.int32), (len(v[i:i + batch_size]), d))
+        return chosen[i:i + batch_size]
 
     @tf.function(input_signature=[tf.TensorSpec((None, d), tf.float32),
-                                  tf.TensorSpec((None, bits.shape[1]), tf.int32)])
+                                  tf.TensorSpec((None, width), tf.int32)])
     def batch_log_pl(vb, ib):
         """sum_j log sigmoid(F(v with bit ib[:, j] flipped) - F(v)) per row: one compiled
         loop over the bits (float32 free energies, float64 sums)."""
@@ -53,9 +59,9 @@ def pseudo_log_likelihood(model, v, *, num_bits=None, seed=0, batch_size=500):
         return total
 
     total = np.concatenate([batch_log_pl(tf.constant(v[i:i + batch_size]),
-                                         tf.constant(bits[i:i + batch_size])).numpy()
+                                         tf.constant(bits(i))).numpy()
                             for i in range(0, n, batch_size)])
-    return float(total.mean() * (d / bits.shape[1]))
+    return float(total.mean() * (d / width))
 
 
 def reconstruction_error(model, v, batch_size=1000):

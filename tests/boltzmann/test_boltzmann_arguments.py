@@ -98,6 +98,8 @@ CASES = [
      BAD_JIT),
     ("dbn.sample", lambda m, v: m["dbn"].sample(2, 1, seed=0, jit_compile=v), "jit_compile",
      BAD_JIT),
+    ("dbn.sample", lambda m, v: m["dbn"].sample(2, 0, seed=0, jit_compile=v), "jit_compile",
+     BAD_JIT),
     ("DBN", lambda m, v: DBN([6, 4, 3], k=v), "k", BAD_COUNTS),
     ("DBN", lambda m, v: DBN([6, 4, 3], weight_init_std=v), "weight_init_std",
      BAD_NONNEGATIVE),

@@ -7,11 +7,12 @@ TensorFlow starts, so each check runs in a child process (one start for all of t
 
 The exact comparisons use models whose sigmoids all saturate (weights of +-30, biases of 15:
 every pre-activation is 15 plus a multiple of 30), so their samples are the same whatever
-the random numbers are, and a step under two replicas must equal the one-device step. A bug
-that each would catch: the replicas' losses not divided by their number (steps twice as
-long), fast weights updated from one replica's gradient (half the update, and drift), every
-replica running all the chains (the chains' statistics counted twice, or copies that drift
-apart once the replicas' numbers differ), or a seed stream shared by the replicas.
+the random numbers are, and a step under two replicas must equal the one-device step. The
+bugs they catch: the replicas' losses not divided by their number (steps twice as long),
+fast weights updated from one replica's gradient (half the update). The unsaturated runs
+catch every replica running all the chains (with their own numbers, the copies drift
+apart); the block check catches a replica taking the wrong block or a gather in the wrong
+order; the draw check catches a seed stream shared by the replicas.
 """
 
 import os
@@ -109,6 +110,16 @@ SCRIPT = textwrap.dedent("""
         model.fit(x, batch_size=8, epochs=3, verbose=0)
         same_on_every_replica(model)
     print("state identical")
+
+    # Replica r works on block r of the rows, and gathering puts the blocks back in order.
+    rows = tf.reshape(tf.range(16.0), (8, 2))
+    blocks = TWO.run(tf.function(lambda: sampling.replica_rows(rows)))
+    np.testing.assert_array_equal(blocks.values[0].numpy(), rows.numpy()[:4])
+    np.testing.assert_array_equal(blocks.values[1].numpy(), rows.numpy()[4:])
+    back = TWO.run(tf.function(
+        lambda: sampling.gather_replica_rows(sampling.replica_rows(rows))))
+    for copy in back.values:
+        np.testing.assert_array_equal(copy.numpy(), rows.numpy())
 
     # Each replica draws its own numbers; the generator's state advances alike on both.
     with TWO.scope():
