@@ -108,6 +108,24 @@ def laplace_sources_2d(n, *, seed, whiten=True) -> np.ndarray:
     return x.astype(np.float32)
 
 
+MIXTURE_NAMES = ("8gaussians", "gmm_grid")
+
+
+def toy_2d_modes(name):
+    """The modes of a mixture in :func:`toy_2d`: ``(centres (K, 2), component std)``, for
+    counting the modes a generator captures (``evaluation.samples.mode_coverage``):
+    ``"8gaussians"`` (8 on the circle of radius 2, std 0.2) or ``"gmm_grid"`` (25 on the
+    grid -2..2, std 0.05)."""
+    if not isinstance(name, str) or name not in MIXTURE_NAMES:
+        raise ValueError(f"name must be one of the mixtures {MIXTURE_NAMES}; got "
+                         f"{describe(name)}.")
+    if name == "8gaussians":
+        angle = np.arange(8) * (np.pi / 4)
+        return (2 * np.stack([np.cos(angle), np.sin(angle)], axis=1)).astype(np.float32), 0.2
+    centres = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3)), -1).reshape(-1, 2)
+    return centres.astype(np.float32), 0.05
+
+
 def toy_2d(name, n, *, seed) -> np.ndarray:
     """Samples from a 2-D toy density for flows and density-estimation demos.
 

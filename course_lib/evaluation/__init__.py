@@ -7,6 +7,8 @@
 - ``variational``: the importance-weighted bound for any k, active units, KL per unit.
 - ``scores``: pseudo-likelihood, reconstruction error, free-energy gap (overfitting).
 - ``compare``: the paired difference of two models on the same examples, with its error bar.
+- ``samples``: judging samples without a likelihood (Parzen windows, Fréchet and kernel
+  distances on features, mode coverage on known mixtures); any generator, any chapter.
 """
 
 from course_lib.evaluation.ais import (
@@ -22,6 +24,16 @@ from course_lib.evaluation.exact import (
     exact_dbn_bound,
     exact_log_likelihood,
     exact_log_partition,
+)
+from course_lib.evaluation.samples import (
+    MeanWithError,
+    ModeCoverage,
+    choose_parzen_sigma,
+    frechet_distance,
+    kernel_distance,
+    mode_coverage,
+    parzen_log_likelihood,
+    parzen_log_likelihoods,
 )
 from course_lib.evaluation.scores import (
     free_energy_gap,
@@ -42,5 +54,7 @@ __all__ = [
     "exact_log_likelihood", "exact_log_partition", "free_energy_gap",
     "pseudo_log_likelihood", "reconstruction_error", "active_units",
     "importance_weighted_bound", "kl_per_unit", "posterior_means_and_log_vars",
-    "paired_difference",
+    "paired_difference", "MeanWithError", "ModeCoverage", "choose_parzen_sigma",
+    "frechet_distance", "kernel_distance", "mode_coverage", "parzen_log_likelihood",
+    "parzen_log_likelihoods",
 ]

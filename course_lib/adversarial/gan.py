@@ -1,0 +1,400 @@
+"""Generative adversarial networks (Goodfellow et al. 2014), the two-player ``train_step``.
+
+The game, Eqs. (5.1)-(5.4) of ``05_gan.ipynb``, with D(x) = sigmoid(l(x)) for the
+discriminator's logit l:
+
+    (5.1) V(D, G) = E_data log D(x) + E_z log(1 - D(G(z)))
+    (5.2) D*(x)   = p_data(x) / (p_data(x) + p_g(x))             the optimal discriminator
+    (5.3) V(D*, G) = -log 4 + 2 JS(p_data || p_g)
+    (5.4) generator losses: minimax E_z log(1 - D(G(z))) (saturates when D wins),
+          non-saturating -E_z log D(G(z)) (the same fixed point, strong early gradients),
+          least squares 1/2 E_z (l(G(z)) - 1)^2 (Mao et al. 2017; D's loss is then
+          1/2 E (l(x) - 1)^2 + 1/2 E l(G(z))^2 on the raw output l).
+
+Written with logits: log D = -softplus(-l) and log(1 - D) = -softplus(l), which never take
+the log of 0. Symbols -> code: G -> ``self.generator``, D -> ``self.discriminator`` (it
+returns the logit l), z -> ``sample_latent`` (standard normal, ``latent_dim`` wide), k
+discriminator updates per generator update -> ``discriminator_steps``.
+
+``GAN`` is the small ``keras.Model`` that later adversarial models extend: two sub-models,
+one optimizer per player (``compile(generator_optimizer=..., discriminator_optimizer=...)``),
+both optimizers saved with the model, the project's ``fit`` (validated input, divergence
+guard, checkpoints) and a ``train_step`` that updates each player only through its own
+variables. Deviation from the paper, stated: the paper's Algorithm 1 draws a fresh minibatch
+of data for each of its k discriminator steps; here the k steps share the batch (``fit``
+delivers one), each with fresh noise.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from course_lib import sampling
+from course_lib.checks import (
+    DataError,
+    check_finite_float,
+    check_images,
+    check_positive_int,
+    check_seed,
+    describe,
+)
+from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch
+
+LOSSES = ("minimax", "non_saturating", "least_squares")
+LOSS_DTYPE = "float32"   # losses and metrics, whatever the networks compute in
+
+
+def check_loss(loss):
+    """``loss`` if it names one of :data:`LOSSES`; a clear error otherwise."""
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}; got {describe(loss)}.")
+    return loss
+
+
+def discriminator_loss(real_logits, fake_logits, loss="non_saturating"):
+    """The discriminator's loss, a scalar: minus (5.1), -E log D(x) - E log(1 - D(G(z))),
+    for the minimax and non-saturating games (they differ only in G's loss); the
+    least-squares loss for ``"least_squares"``."""
+    loss = check_loss(loss)
+    real_logits = ops.cast(real_logits, LOSS_DTYPE)
+    fake_logits = ops.cast(fake_logits, LOSS_DTYPE)
+    if loss == "least_squares":
+        return 0.5 * (ops.mean(ops.square(real_logits - 1.0)) + ops.mean(ops.square(fake_logits)))
+    return ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
+
+
+def generator_loss(fake_logits, loss="non_saturating"):
+    """The generator's loss (5.4), a scalar, from D's logits on generated samples."""
+    loss = check_loss(loss)
+    fake_logits = ops.cast(fake_logits, LOSS_DTYPE)
+    if loss == "minimax":             # E log(1 - D(G(z))), which G minimizes
+        return -ops.mean(ops.softplus(fake_logits))
+    if loss == "non_saturating":      # -E log D(G(z))
+        return ops.mean(ops.softplus(-fake_logits))
+    return 0.5 * ops.mean(ops.square(fake_logits - 1.0))
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class GAN(GuardedFitMixin, keras.Model):
+    """A generator G and a discriminator D trained against each other, Eqs. (5.1)-(5.4).
+
+    Args:
+        generator: a Keras model from (n, ``latent_dim``) noise to (n, d) samples (flattened,
+            like every course model's data).
+        discriminator: a Keras model from (n, d) samples to (n, 1) logits.
+        latent_dim: the width of z ~ N(0, I).
+        loss: ``"non_saturating"`` (default), ``"minimax"`` or ``"least_squares"``.
+        discriminator_steps: k, discriminator updates per generator update.
+        data_range: optional (low, high) that every data value must lie in (for example
+            (-1, 1) for a tanh generator); ``fit`` refuses data outside it.
+        seed: int seed of the latent draws (the networks' initial weights come from Keras'
+            global generator: call ``keras.utils.set_random_seed`` first).
+
+    ``compile(generator_optimizer=..., discriminator_optimizer=...)`` takes one optimizer per
+    player. Metrics: ``discriminator_loss``, ``generator_loss``, ``d_real`` (mean D(x)) and
+    ``d_fake`` (mean D(G(z)) at the generator's step). No loss of a GAN says which of two
+    generators is better, so the model names no ``checkpoint_monitor``: checkpoint with
+    ``SafeCheckpoint(..., monitor=None)`` (the latest guarded model) or monitor a sample score
+    logged by an ``Evaluator``.
+
+    Example:
+        >>> gan = GAN(mlp_generator(100, (256,), 784), mlp_discriminator(784, (256,)),
+        ...           latent_dim=100, data_range=(-1.0, 1.0), seed=0)
+        >>> gan.compile(generator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+        ...             discriminator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+        >>> gan.fit(2 * x - 1, batch_size=64, epochs=5)
+    """
+
+    divergence_advice = ("lower both learning rates (Adam(2e-4, beta_1=0.5) is the DCGAN "
+                         "setting); check that the data lie in the generator's output range")
+    checkpoint_monitor = None
+
+    def __init__(self, generator, discriminator, *, latent_dim, loss="non_saturating",
+                 discriminator_steps=1, data_range=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        for name, network in (("generator", generator), ("discriminator", discriminator)):
+            if not isinstance(network, keras.Model):
+                raise TypeError(f"{name} must be a keras.Model (for example keras.Sequential); "
+                                f"got {type(network).__name__}.")
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.loss_name = check_loss(loss)
+        self.discriminator_steps = check_positive_int(discriminator_steps,
+                                                      "discriminator_steps")
+        if data_range is not None:
+            if not isinstance(data_range, (tuple, list)) or len(data_range) != 2:
+                raise ValueError(f"data_range must be a pair (low, high); got "
+                                 f"{describe(data_range)}.")
+            low = check_finite_float(data_range[0], "data_range[0]")
+            high = check_finite_float(data_range[1], "data_range[1]", above=low)
+            data_range = (low, high)
+        self.data_range = data_range
+        self.seed = check_seed(seed, allow_none=True)
+        self.generator, self.discriminator = generator, discriminator
+        self.data_dim = self._check_networks()
+        self.seed_generator = sampling.tracked_seed_generator(self, seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="generator_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.generator_optimizer = self.discriminator_optimizer = None
+        self.build((None, self.data_dim))
+
+    def build(self, input_shape):
+        """Nothing to create: both networks were built on one example by the constructor
+        (the model is fed data of shape ``input_shape`` = (n, d))."""
+
+    def _check_networks(self):
+        """Builds both networks on one example and checks that their shapes fit; returns d."""
+        try:
+            sample = self.generator(np.zeros((1, self.latent_dim), "float32"))
+        except Exception as error:  # noqa: BLE001 -- any failure means the shapes do not fit
+            raise ValueError(f"the generator does not take (n, latent_dim={self.latent_dim}) "
+                             f"noise: {type(error).__name__}: {error}") from None
+        if len(sample.shape) != 2:
+            raise ValueError(f"the generator must return flattened samples (n, d); it returns "
+                             f"shape {tuple(sample.shape)}. End it with a Flatten or Reshape.")
+        data_dim = int(sample.shape[1])
+        try:
+            logits = self.discriminator(sample)
+        except Exception as error:  # noqa: BLE001
+            raise ValueError(f"the discriminator does not take the generator's (n, {data_dim}) "
+                             f"samples: {type(error).__name__}: {error}") from None
+        if tuple(logits.shape) != (1, 1):
+            raise ValueError(f"the discriminator must return one logit per sample, shape "
+                             f"(n, 1); it returns shape {tuple(logits.shape)} for one sample.")
+        return data_dim
+
+    # ----------------------------------------------------------------- compile and state
+    def compile(self, generator_optimizer, discriminator_optimizer, **kwargs):
+        """One optimizer per player; other arguments as in ``keras.Model.compile``
+        (``jit_compile``, ``steps_per_execution``). A Keras ``loss`` is refused: the game's
+        losses are the model's own (``loss=`` in the constructor)."""
+        for name, optimizer in (("generator_optimizer", generator_optimizer),
+                                ("discriminator_optimizer", discriminator_optimizer)):
+            if not isinstance(optimizer, keras.optimizers.Optimizer):
+                raise TypeError(f"{name} must be a keras.optimizers.Optimizer; got "
+                                f"{type(optimizer).__name__}.")
+        if generator_optimizer is discriminator_optimizer:
+            raise ValueError("the two players need two optimizer objects (an optimizer keeps "
+                             "state for the variables it updates); got the same one twice.")
+        for name in ("loss", "optimizer", "metrics"):
+            if kwargs.get(name) is not None:
+                raise ValueError(f"GAN.compile takes no {name}=: the game's losses and metrics "
+                                 "are the model's own; pass generator_optimizer and "
+                                 "discriminator_optimizer.")
+        super().compile(optimizer=None, **kwargs)     # no third optimizer beside the two
+        if self.dtype_policy.name == "mixed_float16":
+            # What compile() does for a model's one optimizer: a dynamic loss scale, which
+            # train_step's scaled_loss multiplies in and apply() divides out again.
+            generator_optimizer, discriminator_optimizer = (
+                o if isinstance(o, keras.optimizers.LossScaleOptimizer)
+                else keras.optimizers.LossScaleOptimizer(o)
+                for o in (generator_optimizer, discriminator_optimizer))
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+
+    def optimizer_variables(self):
+        if self.generator_optimizer is None:
+            return []
+        return [(self.generator_optimizer, self.generator.trainable_variables),
+                (self.discriminator_optimizer, self.discriminator.trainable_variables)]
+
+    def get_compile_config(self):
+        config = {key: value for key, value in super().get_compile_config().items()
+                  if key not in ("optimizer", "loss", "metrics", "loss_weights",
+                                 "weighted_metrics")}   # the game's own; refused by compile
+        return {**config,
+                "generator_optimizer": keras.saving.serialize_keras_object(
+                    self.generator_optimizer),
+                "discriminator_optimizer": keras.saving.serialize_keras_object(
+                    self.discriminator_optimizer)}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            generator=keras.saving.serialize_keras_object(self.generator),
+            discriminator=keras.saving.serialize_keras_object(self.discriminator),
+            latent_dim=self.latent_dim, loss=self.loss_name,
+            discriminator_steps=self.discriminator_steps,
+            data_range=None if self.data_range is None else list(self.data_range),
+            seed=self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in ("generator", "discriminator"):
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
+
+    # ---------------------------------------------------------------------- data and z
+    def check_visible(self, x, name="x"):
+        """Validates data (n, d): finite, the generator's width, inside ``data_range``."""
+        arr = check_images(x, expected_dim=self.data_dim, name=name)
+        if self.data_range is not None:
+            low, high = self.data_range
+            if arr.min() < low or arr.max() > high:
+                raise DataError(f"{name} must lie in data_range [{low:g}, {high:g}] (the "
+                                f"generator's output range); got values in "
+                                f"[{arr.min():g}, {arr.max():g}]. Rescale, e.g. 2 * x - 1 "
+                                "for images in [0, 1] and a tanh generator.")
+        return arr
+
+    def sample_latent(self, num_samples, seed=None):
+        """z ~ N(0, I), shape (num_samples, latent_dim); ``seed`` as in
+        ``sampling.normal`` (default the model's generator)."""
+        return sampling.normal((num_samples, self.latent_dim),
+                               sampling.resolve_seed(seed, self.seed_generator))
+
+    def call(self, z, training=False):
+        """G(z)."""
+        return self.generator(z, training=training)
+
+    def sample(self, num_samples, *, seed=0, batch_size=1000):
+        """``num_samples`` generated samples (numpy, (n, d)) from z drawn with ``seed``."""
+        num_samples = check_positive_int(num_samples, "num_samples")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        base = sampling.as_stateless_seed(check_seed(seed))
+        generate = tf.function(lambda z: self.generator(z, training=False))
+        out = []
+        for k, start in enumerate(range(0, num_samples, batch_size)):
+            size = min(batch_size, num_samples - start)
+            z = self.sample_latent(size, sampling.step_seed(base, k))
+            out.append(ops.convert_to_numpy(generate(z)))
+        return np.concatenate(out).astype(np.float32)
+
+    # ------------------------------------------------------------------------ training
+    def discriminator_step(self, x):
+        """One discriminator update on real x and fresh G(z); returns (loss, mean D(x))."""
+        z = self.sample_latent(ops.shape(x)[0])
+        fake = self.generator(z, training=True)
+        variables = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(x, training=True)
+            fake_logits = self.discriminator(ops.stop_gradient(fake), training=True)
+            loss = discriminator_loss(real_logits, fake_logits, self.loss_name)
+            scaled = scaled_loss(self.discriminator_optimizer, loss)
+        self.discriminator_optimizer.apply(tape.gradient(scaled, variables), variables)
+        return loss, ops.mean(ops.sigmoid(ops.cast(real_logits, LOSS_DTYPE)))
+
+    def generator_step(self, num_samples):
+        """One generator update through D; returns (loss, mean D(G(z)))."""
+        z = self.sample_latent(num_samples)
+        variables = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake_logits = self.discriminator(self.generator(z, training=True), training=True)
+            loss = generator_loss(fake_logits, self.loss_name)
+            scaled = scaled_loss(self.generator_optimizer, loss)
+        self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
+        return loss, ops.mean(ops.sigmoid(ops.cast(fake_logits, LOSS_DTYPE)))
+
+    def train_step(self, data):
+        x, _ = unpack_batch(data, type(self).__name__)
+        for _ in range(self.discriminator_steps):
+            d_loss, d_real = self.discriminator_step(x)
+        g_loss, d_fake = self.generator_step(ops.shape(x)[0])
+        for tracker, value in ((self.d_loss_tracker, d_loss), (self.g_loss_tracker, g_loss),
+                               (self.d_real_tracker, d_real), (self.d_fake_tracker, d_fake)):
+            tracker.update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        """The discriminator's loss and D's mean outputs on held-out data (no update)."""
+        x, _ = unpack_batch(data, type(self).__name__)
+        real_logits = self.discriminator(x, training=False)
+        fake_logits = self.discriminator(
+            self.generator(self.sample_latent(ops.shape(x)[0]), training=False),
+            training=False)
+        self.d_loss_tracker.update_state(
+            discriminator_loss(real_logits, fake_logits, self.loss_name))
+        self.g_loss_tracker.update_state(generator_loss(fake_logits, self.loss_name))
+        self.d_real_tracker.update_state(ops.mean(ops.sigmoid(ops.cast(real_logits,
+                                                                       LOSS_DTYPE))))
+        self.d_fake_tracker.update_state(ops.mean(ops.sigmoid(ops.cast(fake_logits,
+                                                                       LOSS_DTYPE))))
+        return {m.name: m.result() for m in self.metrics}
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker,
+                self.d_fake_tracker]
+
+
+def mlp_generator(latent_dim, hidden_units, output_dim, *, batch_norm=True,
+                  output_activation="tanh", name="generator"):
+    """The seed paper's MLP generator: Dense + (BatchNorm) + ReLU per hidden layer, then a
+    Dense output with ``output_activation`` (tanh for data in [-1, 1], None for real
+    values such as 2-D points)."""
+    latent_dim = check_positive_int(latent_dim, "latent_dim")
+    output_dim = check_positive_int(output_dim, "output_dim")
+    layers = [keras.Input((latent_dim,))]
+    for i, units in enumerate(hidden_units):
+        layers.append(keras.layers.Dense(check_positive_int(units, "hidden units"),
+                                         use_bias=not batch_norm, name=f"{name}_dense{i}"))
+        if batch_norm:
+            layers.append(keras.layers.BatchNormalization(name=f"{name}_bn{i}"))
+        layers.append(keras.layers.ReLU(name=f"{name}_relu{i}"))
+    layers.append(keras.layers.Dense(output_dim, activation=output_activation,
+                                     name=f"{name}_out"))
+    return keras.Sequential(layers, name=name)
+
+
+def mlp_discriminator(input_dim, hidden_units, *, negative_slope=0.2, extra_layers=(),
+                      name="discriminator"):
+    """An MLP discriminator: Dense + LeakyReLU per hidden layer, ``extra_layers`` (for
+    example a :class:`MinibatchDiscrimination`) before the one-logit output."""
+    input_dim = check_positive_int(input_dim, "input_dim")
+    layers = [keras.Input((input_dim,))]
+    for i, units in enumerate(hidden_units):
+        layers.append(keras.layers.Dense(check_positive_int(units, "hidden units"),
+                                         name=f"{name}_dense{i}"))
+        layers.append(keras.layers.LeakyReLU(negative_slope=negative_slope,
+                                             name=f"{name}_leaky{i}"))
+    layers.extend(extra_layers)
+    layers.append(keras.layers.Dense(1, name=f"{name}_logit"))
+    return keras.Sequential(layers, name=name)
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class MinibatchDiscrimination(keras.layers.Layer):
+    """Minibatch discrimination (Salimans et al. 2016, section 3.2), a layer of D.
+
+    For features f(x_i) (n, A), a tensor T (A, B, C) gives M_i = f(x_i) T (B rows of C);
+    c_b(x_i, x_j) = exp(-||M_{i,b} - M_{j,b}||_1) and o(x_i)_b = sum_j c_b(x_i, x_j) over the
+    minibatch (j = i included, as in the paper: it adds 1 to every o_b). The layer returns
+    [f(x_i), o(x_i)], (n, A + B): D can then see how alike the samples of a batch are, which
+    a collapsed generator cannot hide. Under several replicas the sum runs over each
+    replica's share of the batch.
+
+    Args:
+        num_kernels: B.
+        kernel_dim: C.
+    """
+
+    def __init__(self, num_kernels, kernel_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_kernels = check_positive_int(num_kernels, "num_kernels")
+        self.kernel_dim = check_positive_int(kernel_dim, "kernel_dim")
+
+    def build(self, input_shape):
+        if len(input_shape) != 2 or input_shape[-1] is None:
+            raise ValueError(f"MinibatchDiscrimination takes features (n, A); got shape "
+                             f"{tuple(input_shape)}.")
+        self.T = self.add_weight(shape=(input_shape[-1], self.num_kernels * self.kernel_dim),
+                                 initializer=keras.initializers.RandomNormal(stddev=0.05),
+                                 name="T")
+
+    def call(self, features):
+        M = ops.reshape(ops.matmul(features, self.T), (-1, self.num_kernels, self.kernel_dim))
+        l1 = ops.sum(ops.abs(M[:, None, :, :] - M[None, :, :, :]), axis=-1)   # (n, n, B)
+        return ops.concatenate([features, ops.sum(ops.exp(-l1), axis=1)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1] + self.num_kernels)
+
+    def get_config(self):
+        return {**super().get_config(), "num_kernels": self.num_kernels,
+                "kernel_dim": self.kernel_dim}

@@ -1,0 +1,366 @@
+"""The GAN of Chapter 5 against oracles that cannot share its bugs.
+
+- The losses against NumPy's log D and log(1 - D) from probabilities.
+- Eq. (5.2)-(5.3): a discriminator trained alone against a fixed generator, on two Gaussians
+  whose density ratio is known, must reach the exact D* = p_data / (p_data + p_g), and its
+  value V(D, G) must reach -log 4 + 2 JS, with JS integrated numerically.
+- Each player's update moves only that player's weights.
+- Save / load keeps both optimizers; two replicas give the one-device step; XLA compiles it.
+- Minibatch discrimination against a NumPy forward pass.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import course_lib
+from course_lib.adversarial import (
+    GAN,
+    MinibatchDiscrimination,
+    discriminator_loss,
+    generator_loss,
+    mlp_discriminator,
+    mlp_generator,
+)
+from course_lib.checks import DataError
+from course_lib.training import TrainingDivergedError
+
+
+def small_gan(loss="non_saturating", seed=0, batch_norm=False, **kwargs):
+    keras.utils.set_random_seed(seed)
+    return GAN(mlp_generator(3, (8,), 4, batch_norm=batch_norm),
+               mlp_discriminator(4, (8,)), latent_dim=3, loss=loss, seed=seed, **kwargs)
+
+
+def compiled(gan, lr=1e-2, **kwargs):
+    gan.compile(generator_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
+                discriminator_optimizer=keras.optimizers.Adam(lr, beta_1=0.5), **kwargs)
+    return gan
+
+
+def data(n=64, seed=0):
+    return np.tanh(np.random.default_rng(seed).normal(size=(n, 4))).astype("float32")
+
+
+# ----- losses -------------------------------------------------------------------------------
+def test_losses_match_their_definitions_in_probabilities():
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(50, 1)) * 3, rng.normal(size=(40, 1)) * 3
+    d_real, d_fake = 1 / (1 + np.exp(-real)), 1 / (1 + np.exp(-fake))
+    expected_d = -np.mean(np.log(d_real)) - np.mean(np.log(1 - d_fake))
+    for loss in ("minimax", "non_saturating"):
+        got = float(discriminator_loss(real.astype("float32"), fake.astype("float32"), loss))
+        assert got == pytest.approx(expected_d, rel=1e-5)
+    assert float(generator_loss(fake.astype("float32"), "minimax")) == pytest.approx(
+        np.mean(np.log(1 - d_fake)), rel=1e-5)
+    assert float(generator_loss(fake.astype("float32"), "non_saturating")) == pytest.approx(
+        -np.mean(np.log(d_fake)), rel=1e-5)
+    assert float(discriminator_loss(real.astype("float32"), fake.astype("float32"),
+                                    "least_squares")) == pytest.approx(
+        0.5 * np.mean((real - 1) ** 2) + 0.5 * np.mean(fake**2), rel=1e-5)
+    assert float(generator_loss(fake.astype("float32"), "least_squares")) == pytest.approx(
+        0.5 * np.mean((fake - 1) ** 2), rel=1e-5)
+
+
+def test_the_saturating_loss_has_a_vanishing_gradient_where_the_other_does_not():
+    """At D(G(z)) ~ 0 (D wins, early training) d/dl of log(1 - D) is -D ~ 0, while
+    d/dl of -log D is D - 1 ~ -1: the reason for the non-saturating loss."""
+    logits = tf.constant([[-8.0], [-6.0]])
+    grads = {}
+    for loss in ("minimax", "non_saturating"):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            value = generator_loss(logits, loss)
+        grads[loss] = np.abs(tape.gradient(value, logits).numpy()).max()
+    assert grads["minimax"] < 2e-3 < 0.4 < grads["non_saturating"]
+
+
+# ----- the optimal discriminator and the JS identity ---------------------------------------
+def normal_pdf(x, mean):
+    return np.exp(-0.5 * (x - mean) ** 2) / np.sqrt(2 * np.pi)
+
+
+def test_a_discriminator_trained_alone_reaches_the_optimal_one_and_the_js_identity():
+    """p_data = N(0, 1), p_g = N(1.5, 1) from a frozen generator z + 1.5. D* has the logit
+    log p_data - log p_g = 1.125 - 1.5 x, which one Dense unit can represent, so D trained
+    alone must reach it; then V(D, G) = -log 4 + 2 JS (JS by numerical integration)."""
+    keras.utils.set_random_seed(0)
+    generator = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, name="shift")])
+    generator.layers[0].kernel.assign([[1.0]])
+    generator.layers[0].bias.assign([1.5])
+    discriminator = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    gan = GAN(generator, discriminator, latent_dim=1, seed=0)
+    gan.compile(generator_optimizer=keras.optimizers.SGD(0.0),       # G frozen
+                discriminator_optimizer=keras.optimizers.Adam(0.05))
+    x = np.random.default_rng(1).normal(size=(20000, 1)).astype("float32")
+    gan.fit(x, batch_size=500, epochs=8, verbose=0)
+    np.testing.assert_allclose(generator.layers[0].bias.numpy(), [1.5])    # G did not move
+    grid = np.linspace(-1.0, 2.5, 15, dtype="float32")[:, None]
+    learned = 1 / (1 + np.exp(-discriminator(grid).numpy()))
+    exact = normal_pdf(grid, 0) / (normal_pdf(grid, 0) + normal_pdf(grid, 1.5))
+    assert np.abs(learned - exact).max() < 0.03, np.c_[grid, learned, exact]
+    # V(D, G) by quadrature for the learned D, against -log 4 + 2 JS of the two densities.
+    t = np.linspace(-10, 12, 40001)
+    p, q = normal_pdf(t, 0), normal_pdf(t, 1.5)
+    d = 1 / (1 + np.exp(-discriminator(t[:, None].astype("float32")).numpy()[:, 0]))
+    value = np.trapezoid(p * np.log(d) + q * np.log(1 - d), t)
+    m = (p + q) / 2
+    js = 0.5 * np.trapezoid(p * np.log(p / m), t) + 0.5 * np.trapezoid(q * np.log(q / m), t)
+    assert value == pytest.approx(-np.log(4) + 2 * js, abs=5e-3)
+    assert value < -np.log(4) + 2 * js + 1e-6      # D* maximizes V: nothing beats it
+
+
+# ----- each player moves only itself ----------------------------------------------------------
+def weights(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+@pytest.mark.parametrize("loss", ["minimax", "non_saturating", "least_squares"])
+def test_each_step_moves_only_its_own_player(loss):
+    gan = compiled(small_gan(loss, batch_norm=True))
+    gan._build_optimizers()
+    x = tf.constant(data(16))
+    g_vars, d_vars = gan.generator.trainable_variables, gan.discriminator.trainable_variables
+
+    def unchanged(before, variables):
+        return all(np.array_equal(a, b) for a, b in zip(before, weights(variables), strict=True))
+
+    def all_moved(before, variables):
+        return all(not np.array_equal(a, b)
+                   for a, b in zip(before, weights(variables), strict=True))
+
+    g_before, d_before = weights(g_vars), weights(d_vars)
+    gan.discriminator_step(x)
+    assert unchanged(g_before, g_vars) and all_moved(d_before, d_vars)
+    d_after = weights(d_vars)
+    gan.generator_step(16)
+    assert unchanged(d_after, d_vars) and all_moved(g_before, g_vars)
+    assert int(gan.discriminator_optimizer.iterations) == 1
+    assert int(gan.generator_optimizer.iterations) == 1
+
+
+def test_fit_counts_k_discriminator_updates_per_generator_update():
+    gan = compiled(small_gan(discriminator_steps=3), steps_per_execution=1)
+    history = gan.fit(data(64), batch_size=16, epochs=2, verbose=0)
+    assert int(gan.generator_optimizer.iterations) == 8
+    assert int(gan.discriminator_optimizer.iterations) == 24
+    logs = history.history
+    assert set(logs) == {"discriminator_loss", "generator_loss", "d_real", "d_fake"}
+    assert all(np.isfinite(v).all() for v in logs.values())
+    assert all(0 < v < 1 for v in logs["d_real"] + logs["d_fake"])
+
+
+def test_fit_with_xla_trains_and_samples():
+    gan = compiled(small_gan(batch_norm=True), jit_compile=True)
+    before = weights(gan.generator.trainable_variables)
+    gan.fit(data(64), batch_size=16, epochs=1, verbose=0)
+    assert gan.jit_compile
+    assert all(not np.array_equal(a, b) for a, b in
+               zip(before, weights(gan.generator.trainable_variables), strict=True))
+    samples = gan.sample(10, seed=1)
+    assert samples.shape == (10, 4) and np.abs(samples).max() <= 1.0
+    np.testing.assert_array_equal(samples, gan.sample(10, seed=1))
+    assert not np.array_equal(samples, gan.sample(10, seed=2))
+
+
+# ----- saving --------------------------------------------------------------------------------
+def test_save_and_load_keep_both_players_and_both_optimizers(tmp_path):
+    x = data(64)
+    straight = compiled(small_gan(batch_norm=True), steps_per_execution=1)
+    straight.fit(x, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    straight.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    first = compiled(small_gan(batch_norm=True), steps_per_execution=1)
+    first.fit(x, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    path = tmp_path / "gan.keras"
+    first.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, GAN) and loaded.loss_name == "non_saturating"
+    assert int(loaded.generator_optimizer.iterations) == 8
+    assert int(loaded.discriminator_optimizer.iterations) == 8
+    for a, b in zip(first.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    loaded.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(straight.weights, loaded.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=a.path)
+
+
+# ----- two replicas ----------------------------------------------------------------------------
+MIRRORED_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    import keras
+    from course_lib.adversarial import GAN, mlp_discriminator, mlp_generator
+
+    x = np.tanh(np.random.default_rng(0).normal(size=(16, 4))).astype("float32")
+
+    def make():
+        keras.utils.set_random_seed(0)
+        generator = mlp_generator(3, (8,), 4, batch_norm=False)
+        # The first layer ignores z (zero kernel, frozen): G's output and every gradient are
+        # then the same whatever noise each replica draws, so the steps must agree exactly.
+        generator.layers[0].kernel.assign(np.zeros((3, 8), "float32"))
+        generator.layers[0].bias.assign(np.ones(8, "float32"))   # ReLU passes it on
+        generator.layers[0].trainable = False
+        return GAN(generator, mlp_discriminator(4, (8,)), latent_dim=3, seed=0)
+
+    def one_step(strategy, start):
+        with strategy.scope():
+            gan = make()
+            gan.compile(generator_optimizer=keras.optimizers.SGD(0.1),
+                        discriminator_optimizer=keras.optimizers.SGD(0.1))
+        gan.set_weights(start)
+        gan.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        return [w - s for w, s in zip(gan.get_weights(), start)], gan
+
+    start = make().get_weights()
+    single, model = one_step(tf.distribute.get_strategy(), start)
+    two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    mirrored, _ = one_step(two, start)
+    moved = 0
+    for a, b, v in zip(single, mirrored, model.weights):
+        if "seed" in v.path:
+            continue
+        scale = np.abs(a).max()
+        moved += scale > 1e-4
+        assert np.abs(a - b).max() <= 1e-3 * max(scale, 1e-6) + 1e-7, (v.path, a, b)
+    assert moved >= 6, moved      # both players' remaining layers moved
+    print("GAN_MIRRORED_OK")
+""")
+
+
+def test_two_replicas_give_the_one_device_step(tmp_path):
+    script = tmp_path / "gan_mirrored.py"
+    script.write_text(MIRRORED_SCRIPT)
+    package_root = str(Path(course_lib.__file__).resolve().parents[1])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(filter(None, [package_root,
+                                                        os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=600, env=env)
+    assert result.returncode == 0 and "GAN_MIRRORED_OK" in result.stdout, (
+        result.stdout[-2000:] + result.stderr[-3000:])
+
+
+# ----- minibatch discrimination ------------------------------------------------------------------
+def test_minibatch_discrimination_matches_a_numpy_forward_pass():
+    layer = MinibatchDiscrimination(num_kernels=3, kernel_dim=2)
+    f = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    out = layer(f).numpy()
+    T = layer.T.numpy().reshape(4, 3, 2)
+    M = np.einsum("na,abc->nbc", f.astype(np.float64), T)
+    o = np.zeros((5, 3))
+    for i in range(5):
+        for j in range(5):
+            o[i] += np.exp(-np.abs(M[i] - M[j]).sum(-1))
+    np.testing.assert_allclose(out[:, :4], f)
+    np.testing.assert_allclose(out[:, 4:], o, rtol=1e-5)
+    assert np.all(out[:, 4:] >= 1.0)        # each sample's term with itself
+    # A collapsed batch (all samples equal) gives the largest possible o = n.
+    same = layer(np.repeat(f[:1], 5, axis=0)).numpy()
+    np.testing.assert_allclose(same[:, 4:], 5.0, rtol=1e-6)
+
+
+def test_a_discriminator_with_minibatch_discrimination_trains_and_saves(tmp_path):
+    keras.utils.set_random_seed(0)
+    gan = GAN(mlp_generator(3, (8,), 4, batch_norm=False),
+              mlp_discriminator(4, (8,), extra_layers=[MinibatchDiscrimination(5, 3)]),
+              latent_dim=3, seed=0)
+    compiled(gan).fit(data(32), batch_size=16, epochs=1, verbose=0)
+    gan.save(tmp_path / "mbd.keras")
+    loaded = keras.saving.load_model(tmp_path / "mbd.keras")
+    z = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+    np.testing.assert_allclose(loaded.discriminator(z).numpy(), gan.discriminator(z).numpy(),
+                               rtol=1e-6)
+
+
+# ----- refusals ----------------------------------------------------------------------------
+def test_bad_arguments_are_refused_with_the_reason():
+    g, d = mlp_generator(3, (8,), 4), mlp_discriminator(4, (8,))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        GAN(g, d, latent_dim=3, loss="wasserstein")
+    with pytest.raises(TypeError, match="generator must be a keras.Model"):
+        GAN(lambda z: z, d, latent_dim=3)
+    with pytest.raises(ValueError, match="does not take"):
+        GAN(g, d, latent_dim=5)
+    with pytest.raises(ValueError, match="does not take the generator"):
+        GAN(g, mlp_discriminator(6, (8,)), latent_dim=3)
+    with pytest.raises(ValueError, match="one logit per sample"):
+        GAN(g, keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]), latent_dim=3)
+    with pytest.raises(ValueError, match="discriminator_steps"):
+        GAN(g, d, latent_dim=3, discriminator_steps=0)
+    with pytest.raises(ValueError, match="data_range"):
+        GAN(g, d, latent_dim=3, data_range=(1.0, -1.0))
+    gan = GAN(g, d, latent_dim=3, data_range=(-1.0, 1.0))
+    with pytest.raises(TypeError, match="generator_optimizer must be"):
+        gan.compile(generator_optimizer="adam", discriminator_optimizer=keras.optimizers.Adam())
+    adam = keras.optimizers.Adam()
+    with pytest.raises(ValueError, match="two optimizer objects"):
+        gan.compile(generator_optimizer=adam, discriminator_optimizer=adam)
+    with pytest.raises(ValueError, match="takes no loss"):
+        gan.compile(generator_optimizer=keras.optimizers.Adam(),
+                    discriminator_optimizer=keras.optimizers.Adam(), loss="mse")
+    compiled(gan)
+    with pytest.raises(DataError, match=r"data_range \[-1, 1\]"):
+        gan.fit(data(8) * 3, verbose=0)
+    with pytest.raises(DataError, match="columns"):
+        gan.fit(np.zeros((8, 5), "float32"), verbose=0)
+    with pytest.raises(DataError, match="finite"):
+        gan.fit(np.full((8, 4), np.nan, "float32"), verbose=0)
+
+
+# ----- the guard and mixed precision -----------------------------------------------------------
+def test_a_diverging_game_is_stopped_by_the_guard():
+    gan = small_gan()
+    gan.compile(generator_optimizer=keras.optimizers.SGD(1e30),
+                discriminator_optimizer=keras.optimizers.SGD(1e30), steps_per_execution=1)
+    with pytest.raises(TrainingDivergedError):
+        gan.fit(data(64), batch_size=16, epochs=3, verbose=0)
+
+
+def test_mixed_precision_updates_both_players_as_float32_does():
+    """Under mixed_float16 each player's loss must be scaled (optimizer.scale_loss), or the
+    loss-scale optimizer divides its update by 2^15; one step's update norms must match."""
+    x = tf.constant(data(16))
+
+    def one_step(policy, start=None):
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            gan = small_gan()
+            if start is not None:
+                gan.set_weights(start)
+            gan.compile(generator_optimizer=keras.optimizers.SGD(0.1),
+                        discriminator_optimizer=keras.optimizers.SGD(0.1))
+            gan._build_optimizers()
+            before = [weights(gan.generator.trainable_variables),
+                      weights(gan.discriminator.trainable_variables)]
+            gan.train_step(x)
+            after = [weights(gan.generator.trainable_variables),
+                     weights(gan.discriminator.trainable_variables)]
+            return gan, before, after
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+
+    start = small_gan().get_weights()
+    _, before, ref_after = one_step("float32", start)
+    mixed, _, after = one_step("mixed_float16", start)
+    assert mixed.generator.layers[0].compute_dtype == "float16"
+    assert isinstance(mixed.generator_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(mixed.discriminator_optimizer, keras.optimizers.LossScaleOptimizer)
+    for player in (0, 1):
+        ref = np.concatenate([(a - b).ravel() for a, b in
+                              zip(ref_after[player], before[player], strict=True)])
+        got = np.concatenate([(a.astype(np.float64) - b).ravel() for a, b in
+                              zip(after[player], before[player], strict=True)])
+        ratio = np.linalg.norm(got) / np.linalg.norm(ref)
+        assert abs(ratio - 1.0) < 0.05, (player, ratio)
