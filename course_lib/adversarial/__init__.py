@@ -2,7 +2,7 @@
 
 - ``gan``: the two-player ``GAN`` model (one optimizer per player, minimax, non-saturating
   and least-squares losses, k discriminator steps), its losses as functions, the seed
-  paper's MLP networks and the ``MinibatchDiscrimination`` layer.
+  paper's MLP networks, a small DCGAN and the ``MinibatchDiscrimination`` layer.
 
 ``course_lib.evaluation.samples`` judges the samples of these (and every other) generators
 without a likelihood: Parzen windows, Fréchet and kernel distances, mode coverage.
@@ -12,11 +12,14 @@ from course_lib.adversarial.gan import (
     GAN,
     LOSSES,
     MinibatchDiscrimination,
+    dcgan_discriminator,
+    dcgan_generator,
     discriminator_loss,
     generator_loss,
     mlp_discriminator,
     mlp_generator,
 )
 
-__all__ = ["GAN", "LOSSES", "MinibatchDiscrimination", "discriminator_loss", "generator_loss",
-           "mlp_discriminator", "mlp_generator"]
+__all__ = ["GAN", "LOSSES", "MinibatchDiscrimination", "dcgan_discriminator",
+           "dcgan_generator", "discriminator_loss", "generator_loss", "mlp_discriminator",
+           "mlp_generator"]

@@ -358,6 +358,52 @@ def mlp_discriminator(input_dim, hidden_units, *, negative_slope=0.2, extra_laye
     return keras.Sequential(layers, name=name)
 
 
+def dcgan_generator(latent_dim, *, image_shape=(28, 28), filters=(128, 64), name="generator"):
+    """A small DCGAN generator (Radford et al. 2016) for flattened images in [-1, 1]: a Dense
+    projection to a (H/4, W/4, filters[0]) map, BatchNorm and ReLU, a stride-2 transposed
+    convolution to filters[1] (BatchNorm, ReLU), a stride-2 transposed convolution to one
+    tanh channel, flattened to (n, H * W)."""
+    latent_dim = check_positive_int(latent_dim, "latent_dim")
+    height, width = (check_positive_int(s, "image size") for s in image_shape)
+    if height % 4 or width % 4:
+        raise ValueError(f"image_shape must be divisible by 4 (two stride-2 steps); got "
+                         f"{tuple(image_shape)}.")
+    wide, narrow = (check_positive_int(f, "filters") for f in filters)
+    return keras.Sequential([
+        keras.Input((latent_dim,)),
+        keras.layers.Dense((height // 4) * (width // 4) * wide, use_bias=False,
+                           name=f"{name}_project"),
+        keras.layers.BatchNormalization(name=f"{name}_bn0"),
+        keras.layers.ReLU(name=f"{name}_relu0"),
+        keras.layers.Reshape((height // 4, width // 4, wide), name=f"{name}_map"),
+        keras.layers.Conv2DTranspose(narrow, 4, strides=2, padding="same", use_bias=False,
+                                     name=f"{name}_up1"),
+        keras.layers.BatchNormalization(name=f"{name}_bn1"),
+        keras.layers.ReLU(name=f"{name}_relu1"),
+        keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh",
+                                     name=f"{name}_up2"),
+        keras.layers.Flatten(name=f"{name}_flat"),
+    ], name=name)
+
+
+def dcgan_discriminator(*, image_shape=(28, 28), filters=(64, 128), negative_slope=0.2,
+                        name="discriminator"):
+    """The matching DCGAN discriminator: two stride-2 4x4 convolutions with LeakyReLU (no
+    BatchNorm on the input layer, as in the paper), flattened to one logit."""
+    height, width = (check_positive_int(s, "image size") for s in image_shape)
+    first, second = (check_positive_int(f, "filters") for f in filters)
+    return keras.Sequential([
+        keras.Input((height * width,)),
+        keras.layers.Reshape((height, width, 1), name=f"{name}_image"),
+        keras.layers.Conv2D(first, 4, strides=2, padding="same", name=f"{name}_conv1"),
+        keras.layers.LeakyReLU(negative_slope=negative_slope, name=f"{name}_leaky1"),
+        keras.layers.Conv2D(second, 4, strides=2, padding="same", name=f"{name}_conv2"),
+        keras.layers.LeakyReLU(negative_slope=negative_slope, name=f"{name}_leaky2"),
+        keras.layers.Flatten(name=f"{name}_flat"),
+        keras.layers.Dense(1, name=f"{name}_logit"),
+    ], name=name)
+
+
 @keras.saving.register_keras_serializable(package="course_lib")
 class MinibatchDiscrimination(keras.layers.Layer):
     """Minibatch discrimination (Salimans et al. 2016, section 3.2), a layer of D.

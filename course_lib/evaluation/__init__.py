@@ -7,6 +7,8 @@
 - ``variational``: the importance-weighted bound for any k, active units, KL per unit.
 - ``scores``: pseudo-likelihood, reconstruction error, free-energy gap (overfitting).
 - ``compare``: the paired difference of two models on the same examples, with its error bar.
+- ``classifier``: the course's own MNIST classifier (shipped weights, checked by SHA-256),
+  its features and class probabilities, and the Inception-style score.
 - ``samples``: judging samples without a likelihood (Parzen windows, Fréchet and kernel
   distances on features, mode coverage on known mixtures); any generator, any chapter.
 """
@@ -18,6 +20,11 @@ from course_lib.evaluation.ais import (
     dbm_schedule,
     published_schedule,
     reverse_ais_log_partition,
+)
+from course_lib.evaluation.classifier import (
+    classifier_outputs,
+    inception_score,
+    load_mnist_classifier,
 )
 from course_lib.evaluation.compare import paired_difference
 from course_lib.evaluation.exact import (
@@ -56,5 +63,5 @@ __all__ = [
     "importance_weighted_bound", "kl_per_unit", "posterior_means_and_log_vars",
     "paired_difference", "MeanWithError", "ModeCoverage", "choose_parzen_sigma",
     "frechet_distance", "kernel_distance", "mode_coverage", "parzen_log_likelihood",
-    "parzen_log_likelihoods",
+    "parzen_log_likelihoods", "classifier_outputs", "inception_score", "load_mnist_classifier",
 ]

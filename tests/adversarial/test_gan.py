@@ -24,6 +24,8 @@ import course_lib
 from course_lib.adversarial import (
     GAN,
     MinibatchDiscrimination,
+    dcgan_discriminator,
+    dcgan_generator,
     discriminator_loss,
     generator_loss,
     mlp_discriminator,
@@ -364,3 +366,18 @@ def test_mixed_precision_updates_both_players_as_float32_does():
                               zip(after[player], before[player], strict=True)])
         ratio = np.linalg.norm(got) / np.linalg.norm(ref)
         assert abs(ratio - 1.0) < 0.05, (player, ratio)
+
+
+def test_the_dcgan_networks_play_the_game_on_mnist_shapes():
+    keras.utils.set_random_seed(0)
+    gan = GAN(dcgan_generator(10, filters=(8, 4)), dcgan_discriminator(filters=(4, 8)),
+              latent_dim=10, data_range=(-1.0, 1.0), seed=0)
+    assert gan.data_dim == 784
+    images = np.random.default_rng(0).uniform(-1, 1, (32, 784)).astype("float32")
+    before = weights(gan.generator.trainable_variables)
+    compiled(gan, lr=1e-3).fit(images, batch_size=16, epochs=1, verbose=0)
+    assert all(not np.array_equal(a, b) for a, b in
+               zip(before, weights(gan.generator.trainable_variables), strict=True))
+    assert np.abs(gan.sample(4, seed=0)).max() <= 1.0
+    with pytest.raises(ValueError, match="divisible by 4"):
+        dcgan_generator(10, image_shape=(30, 30))
