@@ -9,18 +9,14 @@
 - Minibatch discrimination against a NumPy forward pass.
 """
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from replicas import run_script
 
-import course_lib
 from course_lib.adversarial import (
     GAN,
     MinibatchDiscrimination,
@@ -242,16 +238,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
 
 def test_two_replicas_give_the_one_device_step(tmp_path):
-    script = tmp_path / "gan_mirrored.py"
-    script.write_text(MIRRORED_SCRIPT)
-    package_root = str(Path(course_lib.__file__).resolve().parents[1])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(filter(None, [package_root,
-                                                        os.environ.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=600, env=env)
-    assert result.returncode == 0 and "GAN_MIRRORED_OK" in result.stdout, (
-        result.stdout[-2000:] + result.stderr[-3000:])
+    run_script(tmp_path, MIRRORED_SCRIPT, "GAN_MIRRORED_OK")
 
 
 # ----- minibatch discrimination ------------------------------------------------------------------

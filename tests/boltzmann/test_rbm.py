@@ -1,9 +1,6 @@
 """Tests of course_lib.boltzmann.rbm against numpy oracles written from the RBM equations."""
 
 import math
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -11,6 +8,7 @@ import numpy as np
 import oracles
 import pytest
 import tensorflow as tf
+from replicas import run_script
 
 from course_lib.boltzmann.rbm import BernoulliRBM, GaussianBernoulliRBM
 
@@ -500,21 +498,11 @@ MIRRORED_STEP_SCRIPT = textwrap.dedent("""
 
 
 def test_mirrored_step_equals_the_single_device_step(tmp_path):
-    script = tmp_path / "mirrored_step.py"
-    script.write_text(MIRRORED_STEP_SCRIPT)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=300, env=env)
-    assert result.returncode == 0 and "MIRRORED_STEP_OK" in result.stdout, result.stderr[-3000:]
+    run_script(tmp_path, MIRRORED_STEP_SCRIPT, "MIRRORED_STEP_OK")
 
 
 def test_fit_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    script = tmp_path / "mirrored.py"
-    script.write_text(MIRRORED_SCRIPT)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=300, env=env)
-    assert result.returncode == 0 and "MIRRORED_OK" in result.stdout, result.stderr[-3000:]
+    run_script(tmp_path, MIRRORED_SCRIPT, "MIRRORED_OK")
 
 
 # ----- input validation -------------------------------------------------------------------

@@ -15,17 +15,13 @@ apart); the block check catches a replica taking the wrong block or a gather in 
 order; the draw check catches a seed stream shared by the replicas.
 """
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+from replicas import run_script
 
-import course_lib
 from course_lib import sampling
 from course_lib.training import sum_over_replicas
 
@@ -145,17 +141,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_two_replicas_train_as_one_device(tmp_path):
-    script = tmp_path / "two_replicas.py"
-    script.write_text(SCRIPT)
-    # The child imports the course_lib this process imported (not whatever is installed).
-    package_root = str(Path(course_lib.__file__).resolve().parents[1])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(filter(None, [package_root,
-                                                        os.environ.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=600, env=env)
-    assert result.returncode == 0 and "DISTRIBUTE_OK" in result.stdout, (
-        result.stdout[-2000:] + result.stderr[-4000:])
+    run_script(tmp_path, SCRIPT, "DISTRIBUTE_OK")
 
 
 def test_on_one_device_the_replica_helpers_change_nothing():

@@ -4,20 +4,16 @@ input validation, XLA, two-replica MirroredStrategy, KL annealing and the condit
 """
 
 import math
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+from replicas import run_script
 from scipy import special, stats
 
-import course_lib
 from course_lib.evaluation.variational import importance_weighted_bound
 from course_lib.training import TrainingDivergedError, replica_scale
 from course_lib.variational.vae import VAE, KLAnnealing
@@ -652,13 +648,4 @@ def test_mirrored_strategy_step_equals_the_single_device_step(tmp_path):
     """One SGD step on a batch of 8 split over two logical CPUs moves every weight exactly as
     one step on one device (the replicas' gradients are summed, so each replica's mean loss
     must be divided by 2; without that the step would be twice as long)."""
-    script = tmp_path / "mirrored_vae.py"
-    script.write_text(MIRRORED_SCRIPT)
-    # The child imports the course_lib this process imported (not whatever is installed).
-    package_root = str(Path(course_lib.__file__).resolve().parents[1])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(filter(None, [package_root,
-                                                        os.environ.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=300, env=env)
-    assert result.returncode == 0 and "MIRRORED_OK" in result.stdout, result.stderr[-3000:]
+    run_script(tmp_path, MIRRORED_SCRIPT, "MIRRORED_OK")
