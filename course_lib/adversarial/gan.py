@@ -258,13 +258,12 @@ class GAN(GuardedFitMixin, keras.Model):
         num_samples = check_positive_int(num_samples, "num_samples")
         batch_size = check_positive_int(batch_size, "batch_size")
         base = sampling.as_stateless_seed(check_seed(seed))
-        generate = tf.function(lambda z: self.generator(z, training=False))
-        out = []
-        for k, start in enumerate(range(0, num_samples, batch_size)):
-            size = min(batch_size, num_samples - start)
-            z = self.sample_latent(size, sampling.step_seed(base, k))
-            out.append(ops.convert_to_numpy(generate(z)))
-        return np.concatenate(out).astype(np.float32)
+        z = ops.concatenate([
+            self.sample_latent(min(batch_size, num_samples - start), sampling.step_seed(base, k))
+            for k, start in enumerate(range(0, num_samples, batch_size))], axis=0)
+        # Keras' predict keeps its compiled function between calls: no retrace per sample().
+        return self.predict(ops.convert_to_numpy(z), batch_size=batch_size,
+                            verbose=0).astype(np.float32)
 
     # ------------------------------------------------------------------------ training
     def discriminator_step(self, x):
