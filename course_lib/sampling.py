@@ -104,7 +104,7 @@ def normal(shape, seed, dtype="float32"):
     return keras.random.normal(shape, seed=seed, dtype=dtype)
 
 
-def replica_rows(x, what="persistent chains"):
+def replica_rows(x):
     """This replica's share of the rows of ``x`` (all of them on one device): under R
     replicas, the r-th of R equal consecutive blocks, so the replicas together advance every
     chain once, as one device would.
@@ -117,8 +117,8 @@ def replica_rows(x, what="persistent chains"):
         return x
     rows = x.shape[0]
     if rows is None or rows % replicas:
-        raise ValueError(f"the {rows} {what} must split evenly among the {replicas} replicas "
-                         f"in sync; choose a multiple of {replicas}.")
+        raise ValueError(f"the {rows} persistent chains must split evenly among the "
+                         f"{replicas} replicas in sync; choose a multiple of {replicas}.")
     share = rows // replicas
     return tf.reshape(x, [replicas, share, *x.shape[1:]])[replica]
 
@@ -291,7 +291,6 @@ def run_chain(step, state, num_steps, base_seed, every=None, verbose="auto",
     :func:`check_verbose` (a bar over the steps); ``jit_compile`` as in
     :func:`resolve_jit_compile`. Used by the RBM's and the DBM's ``sample``.
     """
-    jit_compile = resolve_jit_compile(jit_compile)
     num_steps = check_nonneg_int(num_steps, "num_steps")
     if every is not None:
         every = check_positive_int(every, "every")

@@ -77,6 +77,11 @@ def generator_loss(fake_logits, loss="non_saturating"):
     return 0.5 * ops.mean(ops.square(fake_logits - 1.0))
 
 
+def mean_probability(logits):
+    """The mean of D = sigmoid(logit) over a batch, in the loss dtype (a logged metric)."""
+    return ops.mean(ops.sigmoid(ops.cast(logits, LOSS_DTYPE)))
+
+
 @keras.saving.register_keras_serializable(package="course_lib")
 class GAN(GuardedFitMixin, keras.Model):
     """A generator G and a discriminator D trained against each other, Eqs. (5.1)-(5.4).
@@ -277,7 +282,7 @@ class GAN(GuardedFitMixin, keras.Model):
             loss = discriminator_loss(real_logits, fake_logits, self.loss_name)
             scaled = scaled_loss(self.discriminator_optimizer, loss)
         self.discriminator_optimizer.apply(tape.gradient(scaled, variables), variables)
-        return loss, ops.mean(ops.sigmoid(ops.cast(real_logits, LOSS_DTYPE)))
+        return loss, mean_probability(real_logits)
 
     def generator_step(self, num_samples):
         """One generator update through D; returns (loss, mean D(G(z)))."""
@@ -288,17 +293,21 @@ class GAN(GuardedFitMixin, keras.Model):
             loss = generator_loss(fake_logits, self.loss_name)
             scaled = scaled_loss(self.generator_optimizer, loss)
         self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
-        return loss, ops.mean(ops.sigmoid(ops.cast(fake_logits, LOSS_DTYPE)))
+        return loss, mean_probability(fake_logits)
+
+    def _record(self, d_loss, g_loss, d_real, d_fake):
+        """Updates the four metrics; returns the logs."""
+        for tracker, value in ((self.d_loss_tracker, d_loss), (self.g_loss_tracker, g_loss),
+                               (self.d_real_tracker, d_real), (self.d_fake_tracker, d_fake)):
+            tracker.update_state(value)
+        return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
         x, _ = unpack_batch(data, type(self).__name__)
         for _ in range(self.discriminator_steps):
             d_loss, d_real = self.discriminator_step(x)
         g_loss, d_fake = self.generator_step(ops.shape(x)[0])
-        for tracker, value in ((self.d_loss_tracker, d_loss), (self.g_loss_tracker, g_loss),
-                               (self.d_real_tracker, d_real), (self.d_fake_tracker, d_fake)):
-            tracker.update_state(value)
-        return {m.name: m.result() for m in self.metrics}
+        return self._record(d_loss, g_loss, d_real, d_fake)
 
     def test_step(self, data):
         """The discriminator's loss and D's mean outputs on held-out data (no update)."""
@@ -307,14 +316,9 @@ class GAN(GuardedFitMixin, keras.Model):
         fake_logits = self.discriminator(
             self.generator(self.sample_latent(ops.shape(x)[0]), training=False),
             training=False)
-        self.d_loss_tracker.update_state(
-            discriminator_loss(real_logits, fake_logits, self.loss_name))
-        self.g_loss_tracker.update_state(generator_loss(fake_logits, self.loss_name))
-        self.d_real_tracker.update_state(ops.mean(ops.sigmoid(ops.cast(real_logits,
-                                                                       LOSS_DTYPE))))
-        self.d_fake_tracker.update_state(ops.mean(ops.sigmoid(ops.cast(fake_logits,
-                                                                       LOSS_DTYPE))))
-        return {m.name: m.result() for m in self.metrics}
+        return self._record(discriminator_loss(real_logits, fake_logits, self.loss_name),
+                            generator_loss(fake_logits, self.loss_name),
+                            mean_probability(real_logits), mean_probability(fake_logits))
 
     @property
     def metrics(self):

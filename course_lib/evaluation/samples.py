@@ -45,6 +45,13 @@ class MeanWithError:
     def __str__(self):
         return f"{self.mean:.2f} ± {self.standard_error:.2f}"
 
+    @classmethod
+    def of(cls, values):
+        """The mean of ``values`` and its standard error (NaN for a single value)."""
+        values = np.asarray(values, dtype=np.float64)
+        error = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+        return cls(float(values.mean()), float(error))
+
 
 def _same_width(a, b, name_a, name_b):
     a = check_images(a, name=name_a)
@@ -91,10 +98,7 @@ def parzen_log_likelihoods(samples, x, sigma, *, batch_size=100, verbose="auto")
 def parzen_log_likelihood(samples, x, sigma, **kwargs):
     """The mean of :func:`parzen_log_likelihoods` over ``x`` with its standard error, as
     Goodfellow et al. (2014) report it."""
-    values = parzen_log_likelihoods(samples, x, sigma, **kwargs)
-    return MeanWithError(float(values.mean()),
-                         float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1
-                         else float("nan"))
+    return MeanWithError.of(parzen_log_likelihoods(samples, x, sigma, **kwargs))
 
 
 def choose_parzen_sigma(samples, x_validation, sigmas, **kwargs):
@@ -160,8 +164,7 @@ def kernel_distance(features_a, features_b, *, num_subsets=100, subset_size=1000
         _unbiased_mmd2(a64[rng.choice(len(a64), size, replace=False)],
                        b64[rng.choice(len(b64), size, replace=False)])
         for _ in range(num_subsets)])
-    error = values.std(ddof=1) / math.sqrt(num_subsets) if num_subsets > 1 else float("nan")
-    return MeanWithError(float(values.mean()), float(error))
+    return MeanWithError.of(values)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_lib import sampling
 from course_lib.checks import DataError, check_positive_int
 from course_lib.training.guard import DivergenceGuard
 
@@ -65,10 +66,10 @@ def sum_over_replicas(values):
     list unchanged on one device. State updated outside ``optimizer.apply`` (FPCD's fast
     weights) must use it: each replica's gradient of :func:`scaled_loss` is its share, and
     only their sum is the single-device gradient, the same on every replica."""
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
+    if sampling.replica_position()[1] == 1:
         return list(values)
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, list(values))
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
+                                                          list(values))
 
 
 def unpack_batch(data, model_name="this model"):
