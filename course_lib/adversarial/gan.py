@@ -23,6 +23,17 @@ guard, checkpoints) and a ``train_step`` that updates each player only through i
 variables. Deviation from the paper, stated: the paper's Algorithm 1 draws a fresh minibatch
 of data for each of its k discriminator steps; here the k steps share the batch (``fit``
 delivers one), each with fresh noise.
+
+Packing (PacGAN, Lin et al. 2018), ``packing=m``: D judges m samples at once, all real or all
+generated, concatenated into one input of width m d. A generator that puts its mass on a few
+modes draws m alike samples far more often than the data does, which a packed D can see.
+
+Gradient penalty (R1, Mescheder, Geiger & Nowozin 2018), ``gradient_penalty=gamma``: D's loss
+gains gamma/2 E_data ||grad_x l(x)||^2, which stops D from growing steep walls around the data
+and lets the game settle (the logged ``discriminator_loss`` stays the game's loss, without the
+penalty). The gradient taken is that of the batch's summed logit with respect to each input:
+the per-sample gradient whenever D treats samples independently (no batch normalization or
+minibatch discrimination in D).
 """
 
 from __future__ import annotations
@@ -95,15 +106,18 @@ class GAN(GuardedFitMixin, keras.Model):
         discriminator_steps: k, discriminator updates per generator update.
         data_range: optional (low, high) that every data value must lie in (for example
             (-1, 1) for a tanh generator); ``fit`` refuses data outside it.
+        packing: m, the samples D judges together (PacGAN); the discriminator then takes
+            inputs of width m d. 1 (default) is the plain GAN.
+        gradient_penalty: gamma >= 0 of the R1 penalty on real data (0, the default, is none).
         seed: int seed of the latent draws (the networks' initial weights come from Keras'
             global generator: call ``keras.utils.set_random_seed`` first).
 
     ``compile(generator_optimizer=..., discriminator_optimizer=...)`` takes one optimizer per
     player. Metrics: ``discriminator_loss``, ``generator_loss``, ``d_real`` (mean D(x)) and
-    ``d_fake`` (mean D(G(z)) at the generator's step). No loss of a GAN says which of two
-    generators is better, so the model names no ``checkpoint_monitor``: checkpoint with
-    ``SafeCheckpoint(..., monitor=None)`` (the latest guarded model) or monitor a sample score
-    logged by an ``Evaluator``.
+    ``d_fake`` (mean D(G(z)) at the generator's step); with packing, means over packs. No
+    loss of a GAN says which of two generators is better, so the model names no
+    ``checkpoint_monitor``: checkpoint with ``SafeCheckpoint(..., monitor=None)`` (the latest
+    guarded model) or monitor a sample score logged by an ``Evaluator``.
 
     Example:
         >>> gan = GAN(mlp_generator(100, (256,), 784), mlp_discriminator(784, (256,)),
@@ -118,7 +132,8 @@ class GAN(GuardedFitMixin, keras.Model):
     checkpoint_monitor = None
 
     def __init__(self, generator, discriminator, *, latent_dim, loss="non_saturating",
-                 discriminator_steps=1, data_range=None, seed=None, **kwargs):
+                 discriminator_steps=1, packing=1, gradient_penalty=0.0, data_range=None,
+                 seed=None, **kwargs):
         super().__init__(**kwargs)
         for name, network in (("generator", generator), ("discriminator", discriminator)):
             if not isinstance(network, keras.Model):
@@ -128,6 +143,9 @@ class GAN(GuardedFitMixin, keras.Model):
         self.loss_name = check_loss(loss)
         self.discriminator_steps = check_positive_int(discriminator_steps,
                                                       "discriminator_steps")
+        self.packing = check_positive_int(packing, "packing")
+        self.gradient_penalty = check_finite_float(gradient_penalty, "gradient_penalty",
+                                                   at_least=0.0)
         if data_range is not None:
             if not isinstance(data_range, (tuple, list)) or len(data_range) != 2:
                 raise ValueError(f"data_range must be a pair (low, high); got "
@@ -162,14 +180,17 @@ class GAN(GuardedFitMixin, keras.Model):
             raise ValueError(f"the generator must return flattened samples (n, d); it returns "
                              f"shape {tuple(sample.shape)}. End it with a Flatten or Reshape.")
         data_dim = int(sample.shape[1])
+        width = self.packing * data_dim
+        packs = (f" (packing={self.packing} samples of width {data_dim}, concatenated)"
+                 if self.packing > 1 else " samples")
         try:
-            logits = self.discriminator(sample)
+            logits = self.discriminator(np.zeros((1, width), "float32"))
         except Exception as error:  # noqa: BLE001
-            raise ValueError(f"the discriminator does not take the generator's (n, {data_dim}) "
-                             f"samples: {type(error).__name__}: {error}") from None
+            raise ValueError(f"the discriminator does not take the generator's (n, {width})"
+                             f"{packs}: {type(error).__name__}: {error}") from None
         if tuple(logits.shape) != (1, 1):
-            raise ValueError(f"the discriminator must return one logit per sample, shape "
-                             f"(n, 1); it returns shape {tuple(logits.shape)} for one sample.")
+            raise ValueError(f"the discriminator must return one logit per input, shape "
+                             f"(n, 1); it returns shape {tuple(logits.shape)} for one input.")
         return data_dim
 
     # ----------------------------------------------------------------- compile and state
@@ -201,6 +222,11 @@ class GAN(GuardedFitMixin, keras.Model):
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
 
+    @property
+    def update_optimizer(self):
+        """The optimizer whose steps count as the model's updates (``Evaluator``): G's."""
+        return self.generator_optimizer
+
     def optimizer_variables(self):
         if self.generator_optimizer is None:
             return []
@@ -223,7 +249,8 @@ class GAN(GuardedFitMixin, keras.Model):
             generator=keras.saving.serialize_keras_object(self.generator),
             discriminator=keras.saving.serialize_keras_object(self.discriminator),
             latent_dim=self.latent_dim, loss=self.loss_name,
-            discriminator_steps=self.discriminator_steps,
+            discriminator_steps=self.discriminator_steps, packing=self.packing,
+            gradient_penalty=self.gradient_penalty,
             data_range=None if self.data_range is None else list(self.data_range),
             seed=self.seed)
         return config
@@ -254,6 +281,16 @@ class GAN(GuardedFitMixin, keras.Model):
         return sampling.normal((num_samples, self.latent_dim),
                                sampling.resolve_seed(seed, self.seed_generator))
 
+    def pack(self, x):
+        """D's inputs for samples x (n, d): groups of ``packing`` consecutive rows
+        concatenated, (ceil(n / m), m d). A batch whose size is not a multiple of m is
+        completed by repeating its first rows (so no batch is ever empty)."""
+        if self.packing == 1:
+            return x
+        n = ops.shape(x)[0]
+        rows = ops.mod(ops.arange(-(-n // self.packing) * self.packing), n)
+        return ops.reshape(ops.take(x, rows, axis=0), (-1, self.packing * self.data_dim))
+
     def call(self, z, training=False):
         """G(z)."""
         return self.generator(z, training=training)
@@ -277,19 +314,34 @@ class GAN(GuardedFitMixin, keras.Model):
         fake = self.generator(z, training=True)
         variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(x, training=True)
-            fake_logits = self.discriminator(ops.stop_gradient(fake), training=True)
+            real_logits, penalty = self.real_logits_and_penalty(self.pack(x))
+            fake_logits = self.discriminator(self.pack(ops.stop_gradient(fake)),
+                                             training=True)
             loss = discriminator_loss(real_logits, fake_logits, self.loss_name)
-            scaled = scaled_loss(self.discriminator_optimizer, loss)
+            scaled = scaled_loss(self.discriminator_optimizer, loss + penalty)
         self.discriminator_optimizer.apply(tape.gradient(scaled, variables), variables)
         return loss, mean_probability(real_logits)
+
+    def real_logits_and_penalty(self, packed):
+        """D's logits on real inputs and the R1 penalty gamma/2 mean ||grad_x l(x)||^2 (0
+        without a penalty)."""
+        if not self.gradient_penalty:
+            return self.discriminator(packed, training=True), 0.0
+        packed = ops.convert_to_tensor(packed)
+        with tf.GradientTape() as inner:
+            inner.watch(packed)
+            logits = self.discriminator(packed, training=True)
+            summed = ops.sum(ops.cast(logits, LOSS_DTYPE))
+        slopes = ops.cast(inner.gradient(summed, packed), LOSS_DTYPE)
+        return logits, 0.5 * self.gradient_penalty * ops.mean(ops.sum(ops.square(slopes), -1))
 
     def generator_step(self, num_samples):
         """One generator update through D; returns (loss, mean D(G(z)))."""
         z = self.sample_latent(num_samples)
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(self.generator(z, training=True), training=True)
+            fake_logits = self.discriminator(self.pack(self.generator(z, training=True)),
+                                             training=True)
             loss = generator_loss(fake_logits, self.loss_name)
             scaled = scaled_loss(self.generator_optimizer, loss)
         self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -312,9 +364,9 @@ class GAN(GuardedFitMixin, keras.Model):
     def test_step(self, data):
         """The discriminator's loss and D's mean outputs on held-out data (no update)."""
         x, _ = unpack_batch(data, type(self).__name__)
-        real_logits = self.discriminator(x, training=False)
-        fake_logits = self.discriminator(
-            self.generator(self.sample_latent(ops.shape(x)[0]), training=False),
+        real_logits = self.discriminator(self.pack(x), training=False)
+        fake_logits = self.discriminator(self.pack(
+            self.generator(self.sample_latent(ops.shape(x)[0]), training=False)),
             training=False)
         return self._record(discriminator_loss(real_logits, fake_logits, self.loss_name),
                             generator_loss(fake_logits, self.loss_name),

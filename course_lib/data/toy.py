@@ -6,7 +6,9 @@
 * ``laplace_sources_2d``: two unit-variance Laplace sources, mixed and whitened; the best
   average log-likelihood is ``LAPLACE_2D_OPTIMUM_LL`` = -2.693 nats.
 * ``toy_2d``: 2-D teaching densities (moons, 8 gaussians, rings, spirals, checkerboard, a
-  grid of Gaussians) for flows and GANs.
+  grid of Gaussians) for flows and GANs, and the two mixtures of the mode-counting protocol
+  of PacGAN (Lin et al. 2018): ``"ring8"``, 8 Gaussians of std 0.01 on the unit circle, and
+  ``"grid25"``, 25 of std 0.05 centred on {-4, -2, 0, 2, 4}^2.
 
 The two moons are written here rather than taken from ``sklearn.datasets.make_moons``, so
 that every toy set draws from one ``np.random.default_rng(seed)`` and its samples do not
@@ -26,7 +28,8 @@ import numpy as np
 
 from course_lib.checks import check_bool, check_positive_int, check_seed, describe
 
-TOY_2D_NAMES = ("moons", "8gaussians", "rings", "spirals", "checkerboard", "gmm_grid")
+TOY_2D_NAMES = ("moons", "8gaussians", "rings", "spirals", "checkerboard", "gmm_grid", "ring8",
+                "grid25")
 MAX_BARS_AND_STRIPES_SIDE = 16  # 131,070 images of 256 pixels
 LAPLACE_2D_OPTIMUM_LL = -2 * (1 + math.log(math.sqrt(2)))
 
@@ -108,22 +111,31 @@ def laplace_sources_2d(n, *, seed, whiten=True) -> np.ndarray:
     return x.astype(np.float32)
 
 
-MIXTURE_NAMES = ("8gaussians", "gmm_grid")
+MIXTURE_NAMES = ("8gaussians", "gmm_grid", "ring8", "grid25")
+
+
+def _mixture(name):
+    """(centres (K, 2) float64, std) of a mixture in ``MIXTURE_NAMES``."""
+    if name in ("8gaussians", "ring8"):
+        angle = np.arange(8) * (np.pi / 4)         # 2 pi k / 8: eight distinct modes
+        radius, std = (2.0, 0.2) if name == "8gaussians" else (1.0, 0.01)
+        return radius * np.stack([np.cos(angle), np.sin(angle)], axis=1), std
+    step, std = (1, 0.05) if name == "gmm_grid" else (2, 0.05)
+    axis = step * np.arange(-2, 3)
+    return np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2).astype(np.float64), std
 
 
 def toy_2d_modes(name):
     """The modes of a mixture in :func:`toy_2d`: ``(centres (K, 2), component std)``, for
     counting the modes a generator captures (``evaluation.samples.mode_coverage``):
-    ``"8gaussians"`` (8 on the circle of radius 2, std 0.2) or ``"gmm_grid"`` (25 on the
-    grid -2..2, std 0.05)."""
+    ``"8gaussians"`` (8 on the circle of radius 2, std 0.2), ``"gmm_grid"`` (25 on the
+    grid -2..2, std 0.05), and PacGAN's ``"ring8"`` (8 on the unit circle, std 0.01) and
+    ``"grid25"`` (25 on {-4, -2, 0, 2, 4}^2, std 0.05)."""
     if not isinstance(name, str) or name not in MIXTURE_NAMES:
         raise ValueError(f"name must be one of the mixtures {MIXTURE_NAMES}; got "
                          f"{describe(name)}.")
-    if name == "8gaussians":
-        angle = np.arange(8) * (np.pi / 4)
-        return (2 * np.stack([np.cos(angle), np.sin(angle)], axis=1)).astype(np.float32), 0.2
-    centres = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3)), -1).reshape(-1, 2)
-    return centres.astype(np.float32), 0.05
+    centres, std = _mixture(name)
+    return centres.astype(np.float32), std
 
 
 def toy_2d(name, n, *, seed) -> np.ndarray:
@@ -133,7 +145,9 @@ def toy_2d(name, n, *, seed) -> np.ndarray:
     centres on the circle of radius 2), ``"rings"`` (radii 0.5, 1, 1.5, 2, uniform along arc
     length, noise 0.05), ``"spirals"`` (two arms out to radius 3, noise 0.1),
     ``"checkerboard"`` (uniform on the 8 dark cells of a 4x4 board on [-2, 2]^2),
-    ``"gmm_grid"`` (5x5 Gaussians, std 0.05, centres -2..2).
+    ``"gmm_grid"`` (5x5 Gaussians, std 0.05, centres -2..2), ``"ring8"`` and ``"grid25"``
+    (PacGAN's mode-counting mixtures, see :func:`toy_2d_modes`). Mixtures pick each
+    point's component uniformly.
 
     Args:
         name: one of `TOY_2D_NAMES`.
@@ -157,9 +171,6 @@ def toy_2d(name, n, *, seed) -> np.ndarray:
         x = np.stack([np.cos(t), np.sin(t)], axis=1)
         x[lower] = np.stack([1 - np.cos(t[lower]), 0.5 - np.sin(t[lower])], axis=1)
         x += rng.normal(0, 0.05, (n, 2))
-    elif name == "8gaussians":
-        angle = rng.integers(0, 8, n) * (np.pi / 4)
-        x = 2 * np.stack([np.cos(angle), np.sin(angle)], axis=1) + rng.normal(0, 0.2, (n, 2))
     elif name == "rings":
         radii = np.array([0.5, 1.0, 1.5, 2.0])
         r = radii[rng.choice(4, n, p=radii / radii.sum())]
@@ -173,7 +184,7 @@ def toy_2d(name, n, *, seed) -> np.ndarray:
     elif name == "checkerboard":
         cells = np.array([(i, j) for i in range(4) for j in range(4) if (i + j) % 2 == 0])
         x = cells[rng.integers(0, len(cells), n)] - 2 + rng.uniform(0, 1, (n, 2))
-    else:  # gmm_grid
-        centres = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3)), -1).reshape(-1, 2)
-        x = centres[rng.integers(0, 25, n)] + rng.normal(0, 0.05, (n, 2))
+    else:  # a mixture of Gaussians
+        centres, std = _mixture(name)
+        x = centres[rng.integers(0, len(centres), n)] + rng.normal(0, std, (n, 2))
     return x.astype(np.float32)

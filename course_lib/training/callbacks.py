@@ -18,7 +18,8 @@ class Evaluator(keras.callbacks.Callback):
     Args:
         fn: function of the model returning a float (e.g. exact test log-likelihood).
         at_updates: increasing update counts at which to evaluate; 0 evaluates before
-            training starts.
+            training starts. Updates are the optimizer's steps (for a GAN, the generator's:
+            the model's ``update_optimizer``).
         name: label for printing.
 
     After training, ``self.updates`` and ``self.values`` hold the curve. With
@@ -50,7 +51,13 @@ class Evaluator(keras.callbacks.Callback):
             print(f"{self.name} after {updates} updates: {value:.4f}")
 
     def _read_updates(self):
-        return int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        # A model with one optimizer per player (the GAN) names the one whose steps count as
+        # its updates in ``update_optimizer``; every other model has one optimizer.
+        optimizer = getattr(self.model, "update_optimizer", None) or self.model.optimizer
+        if optimizer is None:
+            raise TypeError(f"Evaluator counts the updates of the model's optimizer; "
+                            f"{type(self.model).__name__} has none. Compile it first.")
+        return int(ops.convert_to_numpy(optimizer.iterations))
 
     def _maybe_record(self, updates):
         while self.milestones and updates >= self.milestones[0]:

@@ -28,7 +28,7 @@ from course_lib.adversarial import (
     mlp_generator,
 )
 from course_lib.checks import DataError
-from course_lib.training import TrainingDivergedError
+from course_lib.training import Evaluator, TrainingDivergedError
 
 
 def small_gan(loss="non_saturating", seed=0, batch_norm=False, **kwargs):
@@ -153,6 +153,78 @@ def test_fit_counts_k_discriminator_updates_per_generator_update():
     assert set(logs) == {"discriminator_loss", "generator_loss", "d_real", "d_fake"}
     assert all(np.isfinite(v).all() for v in logs.values())
     assert all(0 < v < 1 for v in logs["d_real"] + logs["d_fake"])
+
+
+def test_packing_concatenates_m_samples_and_completes_a_short_batch():
+    keras.utils.set_random_seed(0)
+    gan = GAN(mlp_generator(3, (8,), 4), mlp_discriminator(12, (8,)), latent_dim=3,
+              packing=3, seed=0)
+    x = np.arange(7 * 4, dtype="float32").reshape(7, 4)
+    packed = gan.pack(tf.constant(x)).numpy()
+    # numpy oracle: rows 0..8 of x repeated cyclically (7 rows -> 9), three to an input
+    np.testing.assert_array_equal(packed, x[np.arange(9) % 7].reshape(3, 12))
+    np.testing.assert_array_equal(gan.pack(tf.constant(x[:6])).numpy(), x[:6].reshape(2, 12))
+    # D sees packs in its step: the step's loss is that of the packs built here by numpy from
+    # the same weights and the same noise (the generator's state is replayed).
+    compiled(gan, steps_per_execution=1)
+    gan._build_optimizers()
+    x = data(10)
+    state, before = gan.seed_generator.state.numpy(), weights(gan.discriminator.weights)
+    loss, d_real = gan.discriminator_step(tf.constant(x))
+    gan.seed_generator.state.assign(state)
+    fake = gan.generator(gan.sample_latent(10), training=True).numpy()
+    for variable, value in zip(gan.discriminator.weights, before, strict=True):
+        variable.assign(value)
+    real_logits = gan.discriminator(x[np.arange(12) % 10].reshape(4, 12)).numpy()
+    fake_logits = gan.discriminator(fake[np.arange(12) % 10].reshape(4, 12)).numpy()
+    expected = np.mean(np.logaddexp(0, -real_logits)) + np.mean(np.logaddexp(0, fake_logits))
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    np.testing.assert_allclose(float(d_real), np.mean(1 / (1 + np.exp(-real_logits))),
+                               rtol=1e-5)
+    history = gan.fit(data(64), batch_size=10, epochs=2, verbose=0).history
+    assert all(np.isfinite(v).all() for v in history.values())   # the 4-row last batch too
+    assert int(gan.discriminator_optimizer.iterations) == 1 + 14
+    clone = GAN.from_config(gan.get_config())
+    assert clone.packing == 3
+
+
+def test_the_gradient_penalty_adds_gamma_times_w_to_a_linear_discriminators_step():
+    # Oracle: for a linear D, l(x) = w.x + b, grad_x l = w for every x, so the R1 penalty is
+    # gamma/2 ||w||^2 and its gradient gamma w (none for b). One SGD step of the penalised D
+    # therefore differs from the same step without it (same weights, same noise) by exactly
+    # -lr * gamma * w.
+    gamma, lr = 3.0, 0.1
+    steps = []
+    for penalty in (0.0, gamma):
+        keras.utils.set_random_seed(0)
+        gan = GAN(mlp_generator(3, (8,), 4), keras.Sequential([keras.Input((4,)),
+                                                              keras.layers.Dense(1)]),
+                  latent_dim=3, gradient_penalty=penalty, seed=0)
+        gan.compile(generator_optimizer=keras.optimizers.SGD(lr),
+                    discriminator_optimizer=keras.optimizers.SGD(lr))
+        gan._build_optimizers()
+        w0, b0 = weights(gan.discriminator.trainable_variables)
+        loss, _ = gan.discriminator_step(tf.constant(data(16)))
+        w1, b1 = weights(gan.discriminator.trainable_variables)
+        steps.append((w0, w1 - w0, b1 - b0, float(loss)))
+    (w0, dw_plain, db_plain, loss_plain), (_, dw_r1, db_r1, loss_r1) = steps
+    np.testing.assert_allclose(dw_r1 - dw_plain, -lr * gamma * w0, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(db_r1, db_plain, rtol=1e-5, atol=1e-8)
+    assert loss_r1 == pytest.approx(loss_plain, rel=1e-6)     # the logged loss is the game's
+    clone = GAN.from_config(gan.get_config())
+    assert clone.gradient_penalty == gamma
+    compiled(gan, jit_compile=True)
+    history = gan.fit(data(64), batch_size=16, epochs=1, verbose=0).history
+    assert np.isfinite(history["discriminator_loss"]).all()
+
+
+def test_an_evaluator_counts_generator_updates():
+    gan = compiled(small_gan(discriminator_steps=2), steps_per_execution=1)
+    seen = []
+    evaluator = Evaluator(lambda m: seen.append(int(m.generator_optimizer.iterations)) or 0.0,
+                          [0, 3, 8])
+    gan.fit(data(64), batch_size=16, epochs=2, verbose=0, callbacks=[evaluator])
+    assert evaluator.updates == [0, 3, 8] and seen == [0, 3, 8]   # not D's 0, 6, 16
 
 
 def test_fit_with_xla_trains_and_samples():
@@ -284,7 +356,13 @@ def test_bad_arguments_are_refused_with_the_reason():
         GAN(g, d, latent_dim=5)
     with pytest.raises(ValueError, match="does not take the generator"):
         GAN(g, mlp_discriminator(6, (8,)), latent_dim=3)
-    with pytest.raises(ValueError, match="one logit per sample"):
+    with pytest.raises(ValueError, match="packing=2 samples of width 4"):
+        GAN(g, d, latent_dim=3, packing=2)
+    with pytest.raises(ValueError, match="packing"):
+        GAN(g, mlp_discriminator(8, (8,)), latent_dim=3, packing=0)
+    with pytest.raises(ValueError, match="gradient_penalty"):
+        GAN(g, d, latent_dim=3, gradient_penalty=-1.0)
+    with pytest.raises(ValueError, match="one logit per input"):
         GAN(g, keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]), latent_dim=3)
     with pytest.raises(ValueError, match="discriminator_steps"):
         GAN(g, d, latent_dim=3, discriminator_steps=0)

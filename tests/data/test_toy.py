@@ -87,6 +87,21 @@ def test_toy_2d_shapes_of_the_densities():
     assert ((np.floor(board).sum(axis=1)) % 2 == 0).all()
     r = np.linalg.norm(toy_data.toy_2d("8gaussians", 2000, seed=0), axis=1)
     assert abs(np.median(r) - 2) < 0.1
+    # PacGAN's protocol, written out: the ring's 8 centres at angles 2 pi k / 8 on the unit
+    # circle, std 0.01; the grid's 25 centres on {-4, -2, 0, 2, 4}^2, std 0.05.
+    ring, ring_std = toy_data.toy_2d_modes("ring8")
+    np.testing.assert_allclose(ring, [[np.cos(np.pi * k / 4), np.sin(np.pi * k / 4)]
+                                      for k in range(8)], atol=1e-7)
+    grid_centres, grid_std = toy_data.toy_2d_modes("grid25")
+    assert sorted(map(tuple, grid_centres.tolist())) == [(float(a), float(b))
+                                                         for a in (-4, -2, 0, 2, 4)
+                                                         for b in (-4, -2, 0, 2, 4)]
+    assert (ring_std, grid_std) == (0.01, 0.05)
+    for name, centres, std in (("ring8", ring, ring_std), ("grid25", grid_centres, grid_std)):
+        x = toy_data.toy_2d(name, 4000, seed=1)
+        offset = x - centres[np.argmin(((x[:, None] - centres) ** 2).sum(-1), axis=1)]
+        assert abs(offset.std() / std - 1) < 0.05        # sd of 8,000 normal draws: 1.1%
+        assert abs(offset.mean()) < 5 * std / np.sqrt(8000)
     with pytest.raises(ValueError, match="'moons'.*'gmm_grid'"):
         toy_data.toy_2d("swiss_roll", 10, seed=0)
 

@@ -102,7 +102,7 @@ def test_mode_coverage_on_hand_placed_samples():
     assert mode_coverage(samples[:2], centres, std=0.1).modes_captured == 1
 
 
-@pytest.mark.parametrize("name", ["8gaussians", "gmm_grid"])
+@pytest.mark.parametrize("name", ["8gaussians", "gmm_grid", "ring8", "grid25"])
 def test_the_toy_mixtures_own_samples_cover_every_mode(name):
     centres, std = toy.toy_2d_modes(name)
     result = mode_coverage(toy.toy_2d(name, 5000, seed=0), centres, std)
