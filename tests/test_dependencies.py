@@ -181,7 +181,7 @@ def test_the_checks_catch_a_missing_and_an_unused_dependency():
 
 
 def test_test_only_imports_are_in_the_dev_extra():
-    """What the tests import beyond the core dependencies (scipy) comes with ``.[dev]``."""
+    """What the tests import beyond the core dependencies comes with ``.[dev]``."""
     dev = {requirement_name(r) for r in pyproject()["project"]["optional-dependencies"]["dev"]}
     declared = core_dependencies() | dev
     tests = {path.relative_to(ROOT).as_posix(): third_party(top_level_imports(path.read_text()))
