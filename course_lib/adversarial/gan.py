@@ -224,7 +224,8 @@ class GAN(GuardedFitMixin, keras.Model):
 
     @property
     def update_optimizer(self):
-        """The optimizer whose steps count as the model's updates (``Evaluator``): G's."""
+        """The generator's: one update of the game is one generator update (``Evaluator``
+        counts these)."""
         return self.generator_optimizer
 
     def optimizer_variables(self):

@@ -51,9 +51,10 @@ class Evaluator(keras.callbacks.Callback):
             print(f"{self.name} after {updates} updates: {value:.4f}")
 
     def _read_updates(self):
-        # A model with one optimizer per player (the GAN) names the one whose steps count as
-        # its updates in ``update_optimizer``; every other model has one optimizer.
-        optimizer = getattr(self.model, "update_optimizer", None) or self.model.optimizer
+        # The course's models name the optimizer whose steps count as their updates
+        # (GuardedFitMixin.update_optimizer: the generator's for a GAN); any other Keras model
+        # has its one optimizer.
+        optimizer = getattr(self.model, "update_optimizer", self.model.optimizer)
         if optimizer is None:
             raise TypeError(f"Evaluator counts the updates of the model's optimizer; "
                             f"{type(self.model).__name__} has none. Compile it first.")

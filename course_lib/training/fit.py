@@ -205,8 +205,9 @@ class GuardedFitMixin:
     given.
 
     A model with several optimizers (one per player) overrides :meth:`optimizer_variables`
-    and adds its optimizers to ``get_compile_config`` (serialized, under its ``compile``
-    argument names) so that a saved model compiles again when loaded; the guard,
+    and :attr:`update_optimizer` (whose steps count as its updates) and adds its optimizers
+    to ``get_compile_config`` (serialized, under its ``compile`` argument names) so that a
+    saved model compiles again when loaded; the guard,
     checkpoints, resume and input pipeline then work for it unchanged.
     """
 
@@ -228,6 +229,12 @@ class GuardedFitMixin:
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:
             self._build_optimizers()
+
+    @property
+    def update_optimizer(self):
+        """The optimizer whose steps count as the model's updates (read by ``Evaluator``).
+        Default: ``self.optimizer``."""
+        return getattr(self, "optimizer", None)
 
     def optimizer_variables(self):
         """``[(optimizer, variables it updates), ...]``: one pair per optimizer the model
