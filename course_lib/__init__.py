@@ -13,11 +13,12 @@ apart)::
       boltzmann/       Chapters 1-3: RBM, Boltzmann machine, DBN, DBM, stacking, AIS paths
       variational/     Chapter 4: Gaussian latent math, VAE/IWAE/CVAE, VQ-VAE
       adversarial/     Chapter 5: the two-player GAN, its losses, minibatch discrimination
+      flows/           Chapter 6: flow steps on TFP bijectors, MADE, FlowModel, pixel conventions
       evaluation/      exact likelihood, AIS, importance-weighted bounds, scores
       course/          smoke-mode config, results log, exercise release and grading
 
-Chapters 6-8 add their families beside ``boltzmann``, ``variational`` and ``adversarial``
-(flows, energy and moment-matching models, image translation).
+Chapters 7-8 add their families beside ``boltzmann``, ``variational``, ``adversarial`` and
+``flows`` (energy and moment-matching models, image translation).
 
 Dependencies point one way: ``checks`` and ``sampling`` at the bottom; ``data``,
 ``training`` and ``plotting`` use only those; model families use the shared machinery and

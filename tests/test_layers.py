@@ -29,7 +29,7 @@ import course_lib
 PACKAGE_DIR = Path(course_lib.__file__).resolve().parent
 FOUNDATION = {"checks", "sampling"}
 SHARED = {"data", "training", "plotting"}
-FAMILIES = {"boltzmann", "variational", "adversarial"}  # Chapters 6-8 add theirs here
+FAMILIES = {"boltzmann", "variational", "adversarial", "flows"}  # Chapters 7-8 add theirs
 EVALUATION = {"evaluation"}
 TOOLING = {"course"}
 ALLOWED = {  # layer -> the top-level parts of course_lib its modules may import
