@@ -122,8 +122,9 @@ class MADE(keras.layers.Layer):
         if self.built:
             return
         self.kernels, self.biases = [], []
-        sizes = [self.input_dim, *self.hidden_units]
-        for i, (fan_in, fan_out) in enumerate(zip(sizes, [*self.hidden_units, self.input_dim])):
+        fan_ins = [self.input_dim, *self.hidden_units]
+        fan_outs = [*self.hidden_units, self.input_dim]
+        for i, (fan_in, fan_out) in enumerate(zip(fan_ins, fan_outs, strict=True)):
             last = i == len(self.hidden_units)
             width = fan_out * self.num_params if last else fan_out
             init = "zeros" if last and self.zero_output else "glorot_uniform"
@@ -135,14 +136,15 @@ class MADE(keras.layers.Layer):
     def masked_kernels(self):
         """W ⊙ M of every layer (the output mask repeated for the ``num_params`` outputs of
         each dimension, which are laid out dimension-major)."""
-        out = [k * ops.cast(m, k.dtype) for k, m in zip(self.kernels[:-1], self.masks[:-1])]
+        out = [k * ops.cast(m, k.dtype)
+               for k, m in zip(self.kernels[:-1], self.masks[:-1], strict=True)]
         last = np.repeat(self.masks[-1], self.num_params, axis=1)
         return [*out, self.kernels[-1] * ops.cast(last, self.kernels[-1].dtype)]
 
     def call(self, x):
         h = ops.cast(x, self.compute_dtype)
         kernels = self.masked_kernels()
-        for kernel, bias in zip(kernels[:-1], self.biases[:-1]):
+        for kernel, bias in zip(kernels[:-1], self.biases[:-1], strict=True):
             h = self.activation_fn(ops.matmul(h, ops.cast(kernel, h.dtype))
                                    + ops.cast(bias, h.dtype))
         out = ops.matmul(h, ops.cast(kernels[-1], h.dtype)) + ops.cast(self.biases[-1], h.dtype)
@@ -189,6 +191,7 @@ class BinaryMADE(GuardedFitMixin, keras.Model):
         self.seed = check_seed(seed, allow_none=True)
         self.seed_generator = sampling.tracked_seed_generator(self, seed)
         self.nll_tracker = keras.metrics.Mean(name="negative_log_likelihood")
+        self.built = True            # every weight exists: MADE builds itself
 
     def logits(self, x):
         """l_d of every conditional p(x_d = 1 | x_<d) = sigma(l_d): shape (n, D)."""

@@ -100,6 +100,7 @@ class FlowModel(GuardedFitMixin, keras.Model):
         self.seed_generator = sampling.tracked_seed_generator(self, seed)
         self.loss_name = "negative_log_likelihood" if energy is None else "free_energy"
         self.loss_tracker = keras.metrics.Mean(name=self.loss_name)
+        self.built = True            # every weight exists: each step creates its own
 
     @property
     def checkpoint_monitor(self):

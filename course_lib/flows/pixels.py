@@ -41,20 +41,20 @@ CONVENTIONS = ("unit", "logit", "bytes", "bits_per_dim")
 def pixel_levels(x, name="x"):
     """The 8-bit levels k (int64) of images given as intensities k / 255 in [0, 1] (as
     ``course_lib.data`` loads MNIST) or as integers 0..255; anything else is refused."""
-    arr = np.asarray(x)
-    if arr.dtype.kind in "iu":
+    integers = np.asarray(x).dtype.kind in "iu"
+    arr = check_images(x, name=name).astype(np.float64)
+    if integers:
         levels = arr.astype(np.int64)
     else:
-        arr = check_images(arr, name=name).astype(np.float64)
         levels = np.rint(arr * (NUM_LEVELS - 1))
         if np.abs(levels - arr * (NUM_LEVELS - 1)).max() > 1e-3:
             raise DataError(f"{name} must hold 8-bit intensities k / 255; got values such as "
                             f"{arr[np.abs(levels - arr * 255) > 1e-3][:3].tolist()}, which "
                             "are not on that grid (already dequantised?).")
         levels = levels.astype(np.int64)
-    if levels.ndim != 2 or levels.min() < 0 or levels.max() > NUM_LEVELS - 1:
-        raise DataError(f"{name} must be (n, D) pixels in 0..255; got shape {levels.shape} "
-                        f"and values in [{levels.min()}, {levels.max()}].")
+    if levels.min() < 0 or levels.max() > NUM_LEVELS - 1:
+        raise DataError(f"{name} must hold pixels in 0..255 (or intensities in [0, 1]); got "
+                        f"values in [{levels.min()}, {levels.max()}].")
     return levels
 
 
@@ -128,14 +128,16 @@ def convert_log_likelihood(values, *, source, target, dim, x=None, alpha=LOGIT_A
         if x is None:
             raise ValueError(f"converting from {source!r} to {target!r} needs the pixels x: "
                              "the logit transform's Jacobian depends on the image.")
-        log_det = logit_log_det(x, alpha=alpha)
-        if log_det.shape != np.broadcast_shapes(log_det.shape, values.shape) \
-                or x.shape[1] != dim:
+        shape = np.shape(x)
+        if len(shape) != 2 or shape[1] != dim or values.shape not in ((), (shape[0],)):
             raise ValueError(f"x must be (n, {dim}) with one row per value; got x of shape "
-                             f"{np.shape(x)} for values of shape {values.shape}.")
+                             f"{shape} for values of shape {values.shape}.")
+        log_det = logit_log_det(x, alpha=alpha)
     elif x is not None:
         raise ValueError(f"x is used only to convert to or from 'logit'; got it for "
                          f"{source!r} -> {target!r}.")
+    if source == target:
+        return values
     log_levels = dim * math.log(NUM_LEVELS)
     to_unit = {"unit": lambda v: v, "logit": lambda v: v + log_det,
                "bytes": lambda v: v + log_levels,

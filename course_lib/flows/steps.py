@@ -174,6 +174,7 @@ class AffineCoupling(FlowStep):
                                         transformed * (1 if self.shift_only else 2),
                                         self.hidden_units, activation, "coupling_net",
                                         self.dtype_policy)
+        self.built = True
 
     def shift_and_log_scale(self, x_1, num_transformed):
         """t(x_1) and s(x_1) (None for NICE), each (n, num_transformed)."""
@@ -342,6 +343,7 @@ class MAFStep(FlowStep):
         self.made = MADE(self.dim, hidden_units, 2, order=order, activation=activation,
                          zero_output=True, name="made",
                          dtype=self.dtype_policy)
+        self.built = True
 
     def shift_and_log_scale(self, y):
         """(mu, alpha) of Eq. (6.9), each (n, D), from MADE(y)."""

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from course_lib.boltzmann import DBM, DBN, BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM
+from course_lib.flows import BinaryMADE, FlowModel, architectures
 from course_lib.training import DivergenceGuard, GuardedFitMixin, SafeCheckpoint
 from course_lib.training.checkpoint import best_path, read_progress
 from course_lib.variational import VAE, VQVAE
@@ -21,6 +22,9 @@ FAMILIES = {
     "VAE": (lambda: VAE(6, 2, (4,), seed=0), 6),
     "VQVAE": (lambda: VQVAE((8, 8), num_embeddings=4, embedding_dim=2, filters=(4,), seed=0),
               64),
+    "FlowModel": (lambda: FlowModel(architectures.real_nvp(6, num_couplings=2,
+                                                            hidden_units=(4,)), seed=0), 6),
+    "BinaryMADE": (lambda: BinaryMADE(6, (8,), seed=0), 6),
 }
 
 

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from course_lib import flows
 from course_lib.boltzmann import DBM, DBN, BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM
+from course_lib.flows import BinaryMADE, FlowModel
 from course_lib.training import scaled_loss, unscale_gradients
 from course_lib.variational import VAE, VQVAE
 
@@ -32,6 +34,11 @@ NETWORKS = {
     "IWAE": (lambda: VAE(6, 2, (16,), objective="iwae", num_samples=4, seed=0), 6),
     "VQVAE": (lambda: VQVAE((8, 8), num_embeddings=4, embedding_dim=2, filters=(4,), seed=0),
               64),
+    "FlowModel MAF": (lambda: FlowModel(flows.architectures.maf(6, num_layers=2,
+                                                                 hidden_units=(16,)), seed=0), 6),
+    "FlowModel RealNVP": (lambda: FlowModel(flows.architectures.real_nvp(
+        6, num_couplings=2, hidden_units=(16,)), seed=0), 6),
+    "BinaryMADE": (lambda: BinaryMADE(6, (16,), seed=0), 6),
 }
 
 
