@@ -31,6 +31,7 @@ from course_lib import sampling
 from course_lib.checks import (
     check_finite_float,
     check_images,
+    check_nonneg_int,
     check_positive_int,
     check_seed,
     describe,
@@ -57,6 +58,11 @@ class FlowModel(GuardedFitMixin, keras.Model):
         energy: None (fit data by maximum likelihood), or the name of a 2-D target energy;
             ``fit`` then takes no data: ``fit(batch_size=..., steps_per_epoch=...,
             epochs=...)``, each step drawing ``batch_size`` fresh z_0.
+        annealing_steps: with ``energy``, Rezende & Mohamed's annealing: the loss is
+            E_q[log q + beta_t U] with beta_t = min(1, initial_beta + t / annealing_steps)
+            after t updates, which lets q spread over every mode before U sharpens (0: no
+            annealing, beta = 1). The logged ``free_energy`` is always the one with beta = 1.
+        initial_beta: beta_0 of the annealing (the paper: 0.01).
         seed: seed of the model's draws (sampling, reverse-KL training); None: unseeded.
 
     Metrics (``fit``/``evaluate``): ``negative_log_likelihood`` (-log p(x) per example, in
@@ -74,7 +80,8 @@ class FlowModel(GuardedFitMixin, keras.Model):
                          "(Adam(clipnorm=1.0)); lower the steps' log_scale_bound; check that "
                          "the data are finite and of moderate scale")
 
-    def __init__(self, steps, *, base="normal", energy=None, seed=None, **kwargs):
+    def __init__(self, steps, *, base="normal", energy=None, annealing_steps=0,
+                 initial_beta=0.01, seed=None, **kwargs):
         super().__init__(**kwargs)
         steps = list(steps) if isinstance(steps, (list, tuple)) else steps
         if not isinstance(steps, list) or not steps \
@@ -92,6 +99,12 @@ class FlowModel(GuardedFitMixin, keras.Model):
                                  f"got {describe(energy)}.")
             if dims[0] != 2:
                 raise ValueError(f"the energies are 2-D; got steps of dim {dims[0]}.")
+        self.annealing_steps = check_nonneg_int(annealing_steps, "annealing_steps")
+        self.initial_beta = check_finite_float(initial_beta, "initial_beta", above=0.0,
+                                               at_most=1.0)
+        if self.annealing_steps and energy is None:
+            raise ValueError(f"annealing_steps={annealing_steps} anneals an energy; this flow "
+                             "has none (energy=None) and is fitted by maximum likelihood.")
         self.steps = steps
         self.dim = dims[0]
         self.base = base
@@ -169,27 +182,38 @@ class FlowModel(GuardedFitMixin, keras.Model):
         return ops.convert_to_numpy(x).astype(np.float32)
 
     # ------------------------------------------------------------------ training
-    def objective(self, x):
-        """The loss per example: -log p(x) (Eq. 6.3), or with an energy log q(z_K) + U(z_K)
-        for as many fresh z_0 as ``x`` has rows (Eq. 6.4; ``x`` itself is unused)."""
+    def beta(self, step):
+        """The annealed inverse temperature after ``step`` updates (1 without annealing)."""
+        if not self.annealing_steps:
+            return 1.0
+        step = ops.cast(step, "float32")
+        return ops.minimum(1.0, self.initial_beta + step / self.annealing_steps)
+
+    def objective(self, x, beta=1.0):
+        """The loss per example: -log p(x) (Eq. 6.3); or, with an energy,
+        ``(log q(z_K) + beta U(z_K), log q(z_K) + U(z_K))`` for as many fresh z_0 as ``x``
+        has rows (Eq. 6.4; ``x`` itself is unused)."""
         if self.energy is None:
-            return -self.log_prob(x)
+            nll = -self.log_prob(x)
+            return nll, nll
         z, log_q = self.sample_and_log_prob(ops.shape(x)[0])
-        return log_q + energies.energy(self.energy, z)
+        u = energies.energy(self.energy, z)
+        return log_q + beta * u, log_q + u
 
     def train_step(self, data):
         x, _ = unpack_batch(data, type(self).__name__)
+        beta = self.beta(self.optimizer.iterations)
         with tf.GradientTape() as tape:
-            loss = ops.mean(self.objective(x))
-            scaled = scaled_loss(self.optimizer, loss)
+            annealed, reported = self.objective(x, beta)
+            scaled = scaled_loss(self.optimizer, ops.mean(annealed))
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        self.loss_tracker.update_state(loss)
+        self.loss_tracker.update_state(ops.mean(reported))
         return {self.loss_name: self.loss_tracker.result()}
 
     def test_step(self, data):
         x, _ = unpack_batch(data, type(self).__name__)
-        self.loss_tracker.update_state(ops.mean(self.objective(x)))
+        self.loss_tracker.update_state(ops.mean(self.objective(x)[1]))
         return {self.loss_name: self.loss_tracker.result()}
 
     @property
@@ -235,7 +259,9 @@ class FlowModel(GuardedFitMixin, keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(steps=[keras.saving.serialize_keras_object(s) for s in self.steps],
-                      base=self.base, energy=self.energy, seed=self.seed)
+                      base=self.base, energy=self.energy,
+                      annealing_steps=self.annealing_steps, initial_beta=self.initial_beta,
+                      seed=self.seed)
         return config
 
     @classmethod

@@ -71,6 +71,11 @@ CASES = [
     ("flow-base", lambda v: FlowModel([PlanarStep(2)], base=v), "base", BAD_ENUMS),
     ("flow-energy", lambda v: FlowModel([PlanarStep(2)], energy=v), "energy",
      [("U5", ValueError), (1, ValueError)]),
+    ("flow-annealing", lambda v: FlowModel([PlanarStep(2)], energy="U1", annealing_steps=v),
+     "annealing_steps", [(-1, ValueError), (1.5, TypeError), (None, TypeError)]),
+    ("flow-initial-beta", lambda v: FlowModel([PlanarStep(2)], energy="U1", initial_beta=v),
+     "initial_beta", [(0.0, ValueError), (1.5, ValueError), (NAN, ValueError),
+                      ("a", TypeError)]),
     ("flow-seed", lambda v: FlowModel([PlanarStep(2)], seed=v), "seed",
      [(-1, ValueError), (1.5, TypeError)]),
     ("flow-samples", lambda v: flow().sample(v), "num_samples", BAD_COUNTS),
@@ -106,6 +111,8 @@ def test_bad_steps_and_data_are_refused_with_what_was_expected():
         FlowModel([])
     with pytest.raises(ValueError, match=r"same dim; got dims \[2, 3\]"):
         FlowModel([PlanarStep(2), PlanarStep(3)])
+    with pytest.raises(ValueError, match="annealing_steps=10 anneals an energy"):
+        FlowModel([PlanarStep(2)], annealing_steps=10)
     with pytest.raises(ValueError, match="energies are 2-D; got steps of dim 3"):
         FlowModel([PlanarStep(3)], energy="U1")
     model = flow()
