@@ -6,9 +6,8 @@ interleaved in the same run.
 
 About ten minutes on 2 cores (hidden 512). Both flows: 5 MAF layers on the 784 dimensions
 of MNIST in the MAF paper's logit space (dequantised pixels, alpha = 1e-6), each layer's
-MADE with one
-hidden layer of ``--hidden`` relu units and two outputs per dimension (shift and
-log-scale), the ordering reversed between layers, a standard normal base, -log p(x)
+MADE with one hidden layer of ``--hidden`` relu units and two outputs per dimension (shift
+and log-scale), the ordering reversed between layers, a standard normal base, -log p(x)
 minimised by Adam 1e-4, batch 100, one epoch of ``fit`` on 50,000 rows.
 
 - course_lib: ``FlowModel(architectures.maf(784, num_layers=5, hidden_units=(H,),
