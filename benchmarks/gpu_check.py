@@ -39,6 +39,7 @@ from course_lib.evaluation import (  # noqa: E402
     base_rate_visible_bias,
     dbm_schedule,
 )
+from course_lib.flows import BinaryMADE, FlowModel, architectures  # noqa: E402
 from course_lib.variational import VAE, VQVAE  # noqa: E402
 
 
@@ -56,6 +57,12 @@ def models(quick):
         "IWAE k=5": (lambda: VAE(784, 50, (200, 200), objective="iwae", num_samples=5,
                                  seed=0, dynamic_binarization=True), True),
         "VQ-VAE": (lambda: VQVAE(seed=0), False),
+        "MAF(5)": (lambda: FlowModel(architectures.maf(784, num_layers=5, hidden_units=(h,)),
+                                     seed=0), True),
+        "RealNVP(5)": (lambda: FlowModel(architectures.real_nvp(784, num_couplings=5,
+                                                                hidden_units=(h,)), seed=0),
+                       True),
+        "MADE": (lambda: BinaryMADE(784, (h,), seed=0), False),
     }
 
 

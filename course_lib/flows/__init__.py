@@ -1,6 +1,7 @@
 """The flow family (Chapter 6): normalizing flows on TFP bijectors with Keras 3 networks.
 
-- ``bijectors``: the planar and radial flows as ``tfb.Bijector`` subclasses.
+- ``bijectors``: the planar and radial flows and the affine coupling as ``tfb.Bijector``
+  subclasses.
 - ``made``: the MADE layer and :class:`BinaryMADE`, its density model of binary images.
 - ``steps``: flow steps as Keras 3 layers that own the variables and build a bijector
   (planar, radial, affine/additive coupling, scaling, act-norm, invertible linear,
@@ -14,7 +15,7 @@
 """
 
 from course_lib.flows import architectures, energies, pixels
-from course_lib.flows.bijectors import PlanarBijector, RadialBijector
+from course_lib.flows.bijectors import AffineCouplingBijector, PlanarBijector, RadialBijector
 from course_lib.flows.made import MADE, BinaryMADE
 from course_lib.flows.model import FlowModel
 from course_lib.flows.steps import (
@@ -29,7 +30,7 @@ from course_lib.flows.steps import (
     Scaling,
 )
 
-__all__ = ["architectures", "energies", "pixels", "PlanarBijector", "RadialBijector", "MADE",
-           "BinaryMADE", "FlowModel", "ActNorm", "AffineCoupling", "FlowStep",
-           "InvertibleLinear", "MAFStep", "Permutation", "PlanarStep", "RadialStep",
+__all__ = ["architectures", "energies", "pixels", "AffineCouplingBijector", "PlanarBijector",
+           "RadialBijector", "MADE", "BinaryMADE", "FlowModel", "ActNorm", "AffineCoupling",
+           "FlowStep", "InvertibleLinear", "MAFStep", "Permutation", "PlanarStep", "RadialStep",
            "Scaling"]

@@ -148,11 +148,22 @@ class FlowModel(GuardedFitMixin, keras.Model):
         return self.bijector().forward(ops.convert_to_tensor(z, self.flow_dtype))
 
     def log_prob(self, x):
-        """Eq. (6.1): log p(x) of rows x (n, D), in nats: a tensor (n,)."""
+        """Eqs. (6.1)-(6.2): log p(x) of rows x (n, D), in nats: a tensor (n,).
+
+        The steps are walked from the data side to the base, each step's inverse and its
+        log-determinant taken on the same tensor, so that a step computes its network once
+        for both (``distribution().log_prob`` gives the same value through TFP's
+        composition, which hands them different tensors and so runs every network twice).
+        """
         x = ops.convert_to_tensor(x, self.flow_dtype)
         if len(x.shape) != 2 or x.shape[-1] not in (None, self.dim):
             raise ValueError(f"x must have shape (n, {self.dim}); got shape {tuple(x.shape)}.")
-        return self.distribution().log_prob(x)
+        log_det = ops.zeros(ops.shape(x)[:1], self.flow_dtype)
+        for step in reversed(self.steps):
+            bijector = step.bijector()
+            log_det += bijector.inverse_log_det_jacobian(x, event_ndims=1)
+            x = bijector.inverse(x)
+        return self.base_distribution().log_prob(x) + log_det
 
     def sample_base(self, num_samples, *, temperature=1.0, seed=None):
         """z_0 ~ p_0 with its scale times ``temperature``: a tensor (num_samples, D)."""
@@ -165,13 +176,15 @@ class FlowModel(GuardedFitMixin, keras.Model):
         return temperature * (ops.log(u) - ops.log1p(-u))          # the logistic quantile
 
     def sample_and_log_prob(self, num_samples, *, temperature=1.0, seed=None):
-        """Eq. (6.4)'s x = f(z_0), z_0 ~ p_0, and log q(x) from the forward direction only
-        (no inverse): ``(x (n, D), log_q (n,))``."""
+        """Eq. (6.4)'s x = f(z_0), z_0 ~ p_0, and log q(x) = log p_0(z_0) - sum_k log |det J_k|
+        from the forward direction only (no inverse): ``(x (n, D), log_q (n,))``."""
         z = self.sample_base(num_samples, temperature=temperature, seed=seed)
-        bijector = self.bijector()
-        log_q = (self.base_distribution(temperature).log_prob(z)
-                 - bijector.forward_log_det_jacobian(z, event_ndims=1))
-        return bijector.forward(z), log_q
+        log_q = self.base_distribution(temperature).log_prob(z)
+        for step in self.steps:
+            bijector = step.bijector()
+            log_q -= bijector.forward_log_det_jacobian(z, event_ndims=1)
+            z = bijector.forward(z)
+        return z, log_q
 
     def sample(self, num_samples, *, temperature=1.0, seed=None):
         """x = f(z), z ~ p_0 with its scale times ``temperature`` (< 1: the typical, cleaner

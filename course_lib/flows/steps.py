@@ -11,8 +11,10 @@ evaluates densities). Papers and equations, as numbered in ``notebooks/06_flows.
 * :class:`PlanarStep`, :class:`RadialStep`: Rezende & Mohamed (2015), Eqs. (6.5)-(6.7),
   through ``course_lib.flows.bijectors``.
 * :class:`AffineCoupling`: Eq. (6.8), y_1 = x_1, y_2 = x_2 ⊙ exp(s(x_1)) + t(x_1) (Dinh,
-  Sohl-Dickstein & Bengio 2017, RealNVP), via ``tfb.RealNVP``; with ``shift_only=True``
-  the additive coupling y_2 = x_2 + t(x_1) of NICE (Dinh, Krueger & Bengio 2014).
+  Sohl-Dickstein & Bengio 2017, RealNVP), via ``course_lib.flows.bijectors.
+  AffineCouplingBijector`` (``tfb.RealNVP``'s map, computing the network once per density
+  evaluation); with ``shift_only=True`` the additive coupling y_2 = x_2 + t(x_1) of NICE
+  (Dinh, Krueger & Bengio 2014).
 * :class:`Scaling`: NICE's diagonal scaling layer, y = exp(s) ⊙ x.
 * :class:`ActNorm`: Glow's (Kingma & Dhariwal 2018) per-dimension affine map with
   data-dependent initialisation.
@@ -46,7 +48,7 @@ from course_lib.checks import (
     check_seed,
     describe,
 )
-from course_lib.flows.bijectors import PlanarBijector, RadialBijector
+from course_lib.flows.bijectors import AffineCouplingBijector, PlanarBijector, RadialBijector
 from course_lib.flows.made import MADE
 
 tfb = tfp.bijectors
@@ -135,8 +137,7 @@ def coupling_network(input_dim, output_dim, hidden_units, activation, name, dtyp
 
 @keras.saving.register_keras_serializable(package="course_lib")
 class AffineCoupling(FlowStep):
-    """Eq. (6.8): the affine coupling of RealNVP (or NICE's additive one), via
-    ``tfb.RealNVP``.
+    """Eq. (6.8): the affine coupling of RealNVP (or NICE's additive one).
 
     Args:
         dim: D >= 2.
@@ -165,30 +166,26 @@ class AffineCoupling(FlowStep):
         self.log_scale_bound = check_finite_float(log_scale_bound, "log_scale_bound",
                                                   above=0.0)
         half = self.dim // 2
-        # tfb.RealNVP conditions on the first num_masked dimensions (the last |num_masked|
-        # when negative) and transforms the others.
-        self.num_masked = half if self.parity == 0 else -(self.dim - half)
-        conditioning = abs(self.num_masked)
-        transformed = self.dim - conditioning
-        self.network = coupling_network(conditioning,
+        # parity 0: the first floor(D/2) dimensions condition; parity 1: the last ceil(D/2)
+        self.conditioning = list(range(half)) if self.parity == 0 else list(range(half,
+                                                                                   self.dim))
+        transformed = self.dim - len(self.conditioning)
+        self.network = coupling_network(len(self.conditioning),
                                         transformed * (1 if self.shift_only else 2),
                                         self.hidden_units, activation, "coupling_net",
                                         self.dtype_policy)
         self.built = True
 
-    def shift_and_log_scale(self, x_1, num_transformed):
-        """t(x_1) and s(x_1) (None for NICE), each (n, num_transformed)."""
+    def shift_and_log_scale(self, x_1):
+        """t(x_1) and s(x_1) (None for NICE), each (n, D - |conditioning|)."""
         raw = ops.cast(self.network(x_1), x_1.dtype)
         if self.shift_only:
             return raw, None
-        shift, log_scale = raw[..., :num_transformed], raw[..., num_transformed:]
+        shift, log_scale = ops.split(raw, 2, axis=-1)
         return shift, soft_clamp(log_scale, self.log_scale_bound)
 
     def bijector(self):
-        # TFP calls the function positionally as fn(x_1, num_transformed); a Keras 3 layer
-        # refuses a second positional argument, so a plain method stands in between.
-        return tfb.RealNVP(num_masked=self.num_masked,
-                           shift_and_log_scale_fn=self.shift_and_log_scale)
+        return AffineCouplingBijector(self.conditioning, self.dim, self.shift_and_log_scale)
 
     def get_config(self):
         config = super().get_config()
@@ -351,7 +348,17 @@ class MAFStep(FlowStep):
         return out[..., 0], soft_clamp(out[..., 1], self.log_scale_bound)
 
     def bijector(self):
-        maf = tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=self.shift_and_log_scale)
+        # TFP's MAF calls the function once for the inverse and once more, on the same
+        # tensor, for its log-determinant; remembering the last call halves the cost of a
+        # density evaluation (maximum-likelihood training).
+        last = []
+
+        def shift_and_log_scale(y):
+            if not last or last[0] is not y:
+                last[:] = [y, self.shift_and_log_scale(y)]
+            return last[1]
+
+        maf = tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=shift_and_log_scale)
         return tfb.Invert(maf) if self.inverse else maf
 
     def get_config(self):

@@ -8,10 +8,12 @@ any parameters."""
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from course_lib.flows import (
     ActNorm,
     AffineCoupling,
+    FlowModel,
     InvertibleLinear,
     MAFStep,
     Permutation,
@@ -22,6 +24,8 @@ from course_lib.flows import (
     Scaling,
 )
 from course_lib.flows.bijectors import planar_u_hat
+
+tfb, tfd = tfp.bijectors, tfp.distributions
 
 F64 = dict(dtype="float64")
 STEPS = {
@@ -154,3 +158,38 @@ def test_invertible_linear_starts_at_a_rotation_and_act_norm_standardizes():
     np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-12)
     np.testing.assert_allclose(z.std(axis=0), 1.0, atol=1e-12)
     assert float(norm.initialized.numpy()) == 1.0
+
+
+@pytest.mark.parametrize("parity", [0, 1])
+@pytest.mark.parametrize("shift_only", [False, True])
+def test_the_coupling_bijector_is_tfp_real_nvp(parity, shift_only):
+    """The course's coupling computes tfb.RealNVP's map (the oracle: TFP's own code) with the
+    same network, in both directions and for the log-determinant."""
+    step = randomize(AffineCoupling(DIM, (8,), parity=parity, shift_only=shift_only, **F64))
+    num_masked = len(step.conditioning) if parity == 0 else -len(step.conditioning)
+    oracle = tfb.RealNVP(num_masked=num_masked,
+                         shift_and_log_scale_fn=lambda x_1, _: step.shift_and_log_scale(x_1))
+    z = points()
+    ours = step.bijector()
+    np.testing.assert_allclose(ours.forward(z).numpy(), oracle.forward(z).numpy(), rtol=1e-12)
+    x = oracle.forward(z)
+    np.testing.assert_allclose(ours.inverse(x).numpy(), oracle.inverse(x).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.inverse_log_det_jacobian(x, 1).numpy(),
+                               oracle.inverse_log_det_jacobian(x, 1).numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["affine-coupling-0", "maf"])
+def test_a_density_evaluation_runs_the_network_once(name):
+    """FlowModel.log_prob needs each step's inverse and its log-determinant; both come from
+    one network pass (TFP's own RealNVP, or its TransformedDistribution, would run it twice,
+    doubling the cost of maximum likelihood)."""
+    step = randomize(STEPS[name](DIM))
+    calls = []
+    network = step.network if hasattr(step, "network") else step.made
+    original = network.call
+    network.call = lambda *args, **kwargs: (calls.append(1), original(*args, **kwargs))[1]
+    flow = FlowModel([step])
+    with tf.GradientTape() as tape:
+        log_p = tf.reduce_sum(flow.log_prob(points()))
+    assert len(calls) == 1, len(calls)
+    assert all(g is not None for g in tape.gradient(log_p, step.trainable_variables))

@@ -33,11 +33,12 @@ def randomize(model, seed=0, scale=0.3):
     return model
 
 
-def every_step(dim=2):
-    return [PlanarStep(dim), RadialStep(dim), ActNorm(dim), InvertibleLinear(dim, seed=1),
-            AffineCoupling(dim, (8,)), Permutation(dim), MAFStep(dim, (8,)), Scaling(dim),
-            AffineCoupling(dim, (8,), parity=1, shift_only=True),
-            MAFStep(dim, (8,), order="reversed", inverse=True)]
+def every_step(dim=2, **kwargs):
+    return [PlanarStep(dim, **kwargs), RadialStep(dim, **kwargs), ActNorm(dim, **kwargs),
+            InvertibleLinear(dim, seed=1, **kwargs), AffineCoupling(dim, (8,), **kwargs),
+            Permutation(dim, **kwargs), MAFStep(dim, (8,), **kwargs), Scaling(dim, **kwargs),
+            AffineCoupling(dim, (8,), parity=1, shift_only=True, **kwargs),
+            MAFStep(dim, (8,), order="reversed", inverse=True, **kwargs)]
 
 
 @pytest.mark.parametrize("base, half_width", [("normal", 9.0), ("logistic", 16.0)])
@@ -117,14 +118,17 @@ def test_maximum_likelihood_finds_a_known_gaussian():
 @pytest.mark.parametrize("steps", ["planar", "radial", "mixed"])
 def test_reverse_kl_log_q_agrees_with_the_inverse_direction(steps):
     """sample_and_log_prob computes log q from the forward pass only; log_prob inverts. On
-    the same points they must agree (a sign or direction slip in either breaks it)."""
+    the same points they must agree (a sign or direction slip in either breaks it); float64,
+    so that the only gap is rounding."""
     keras.utils.set_random_seed(1)
-    made = {"planar": lambda: [PlanarStep(2) for _ in range(4)],
-            "radial": lambda: [RadialStep(2) for _ in range(4)],
-            "mixed": lambda: every_step()}[steps]
+    f64 = dict(dtype="float64")
+    made = {"planar": lambda: [PlanarStep(2, **f64) for _ in range(4)],
+            "radial": lambda: [RadialStep(2, **f64) for _ in range(4)],
+            "mixed": lambda: every_step(**f64)}[steps]
     model = randomize(FlowModel(made(), energy="U2", seed=0), scale=0.8)
     x, log_q = model.sample_and_log_prob(200, seed=3)
-    np.testing.assert_allclose(log_q.numpy(), model.log_prob(x).numpy(), atol=2e-4)
+    assert x.dtype == tf.float64
+    np.testing.assert_allclose(log_q.numpy(), model.log_prob(tf.identity(x)).numpy(), atol=1e-8)
 
 
 def test_temperature_scales_the_base_draw():
@@ -286,3 +290,13 @@ def test_annealing_weights_the_energy_by_beta_and_logs_the_true_free_energy():
     for b, g, v in zip(before, grads, model.trainable_variables, strict=True):
         np.testing.assert_allclose(v.numpy(), b - 0.1 * g.numpy(), rtol=1e-5, atol=1e-6)
     assert not np.allclose(tf.reduce_mean(reported), loss)   # beta really mattered
+
+
+def test_log_prob_agrees_with_tfp_transformed_distribution():
+    """FlowModel walks the steps itself (Eq. 6.2); TFP's TransformedDistribution over the
+    same bijectors is an independent composition of the same math."""
+    keras.utils.set_random_seed(0)
+    model = randomize(FlowModel(every_step(), seed=0))
+    x = np.random.default_rng(2).normal(size=(64, 2)).astype("float32")
+    np.testing.assert_allclose(model.log_prob(x).numpy(), model.distribution().log_prob(x).numpy(),
+                               rtol=1e-5, atol=1e-4)
