@@ -147,6 +147,14 @@ class FlowModel(GuardedFitMixin, keras.Model):
         """x = f(z)."""
         return self.bijector().forward(ops.convert_to_tensor(z, self.flow_dtype))
 
+    def _compiled(self, name, fn):
+        """``fn`` as a ``tf.function`` kept on the model (one per name): called eagerly, the
+        steps' TFP bijectors would run op by op, and MAF's D-step sampling loop in Python."""
+        functions = self.__dict__.setdefault("_compiled_functions", {})
+        if name not in functions:
+            functions[name] = tf.function(fn, reduce_retracing=True)
+        return functions[name]
+
     def log_prob(self, x):
         """Eqs. (6.1)-(6.2): log p(x) of rows x (n, D), in nats: a tensor (n,).
 
@@ -158,6 +166,11 @@ class FlowModel(GuardedFitMixin, keras.Model):
         x = ops.convert_to_tensor(x, self.flow_dtype)
         if len(x.shape) != 2 or x.shape[-1] not in (None, self.dim):
             raise ValueError(f"x must have shape (n, {self.dim}); got shape {tuple(x.shape)}.")
+        if tf.executing_eagerly():
+            return self._compiled("log_prob", self._log_prob)(x)
+        return self._log_prob(x)
+
+    def _log_prob(self, x):
         log_det = ops.zeros(ops.shape(x)[:1], self.flow_dtype)
         for step in reversed(self.steps):
             bijector = step.bijector()
@@ -191,7 +204,8 @@ class FlowModel(GuardedFitMixin, keras.Model):
         samples): a float32 array (num_samples, D)."""
         num_samples = check_positive_int(num_samples, "num_samples")
         temperature = check_finite_float(temperature, "temperature", above=0.0)
-        x, _ = self.sample_and_log_prob(num_samples, temperature=temperature, seed=seed)
+        z = self.sample_base(num_samples, temperature=temperature, seed=seed)
+        x = self._compiled("forward", lambda z: self.bijector().forward(z))(z)
         return ops.convert_to_numpy(x).astype(np.float32)
 
     # ------------------------------------------------------------------ training

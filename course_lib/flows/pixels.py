@@ -69,7 +69,8 @@ def dequantize(x, *, seed):
 
 
 def _unit_pixels(x, name="x"):
-    arr = check_images(x, name=name).astype(np.float64)
+    check_images(x, name=name)                     # shape, finite; then float64, unrounded
+    arr = np.asarray(x, dtype=np.float64)
     if arr.min() < 0.0 or arr.max() > 1.0:
         raise DataError(f"{name} must hold dequantised pixels in [0, 1]; got values in "
                         f"[{arr.min():g}, {arr.max():g}].")
