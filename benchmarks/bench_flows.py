@@ -55,6 +55,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
 import tf_keras  # noqa: E402
+from contenders import Contender  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.flows import FlowModel, architectures, pixels  # noqa: E402
@@ -153,45 +154,6 @@ def floor_epoch(x, batch_size, hidden, seed=0):
 
     run(tf.constant(4 * batch_size), tf.constant([0, 0]))  # traces
     return epoch
-
-
-# ---------------------------------------------------------------------- the harness
-class Contender:
-    """A compiled model, its fit call, and the starting state every timed epoch begins
-    from (weights and zeroed optimizer slots)."""
-
-    def __init__(self, name, model, fit, loss_key):
-        self.name, self.model, self.fit, self.loss_key = name, model, fit, loss_key
-        model.optimizer.build(model.trainable_variables)
-        self.weights = model.get_weights()
-        self.slots = [v.numpy() for v in model.optimizer.variables]
-        self.times, self.cpu_times, self.losses = [], [], []
-
-    def reset(self):
-        self.model.set_weights(self.weights)
-        for variable, value in zip(self.model.optimizer.variables, self.slots, strict=True):
-            variable.assign(value)
-
-    def warm_up(self, x):
-        start = time.perf_counter()
-        self.fit(x)
-        self.reset()
-        return time.perf_counter() - start
-
-    def timed_epoch(self, x):
-        self.reset()
-        start, cpu_start = time.perf_counter(), time.process_time()
-        history = self.fit(x)
-        self.times.append(time.perf_counter() - start)
-        self.cpu_times.append(time.process_time() - cpu_start)
-        self.losses.append(float(history.history[self.loss_key][-1]))
-
-    def report(self, width):
-        runs = ", ".join(f"{t:.2f}" for t in self.times)
-        print(f"{self.name:<{width}} epoch: median {statistics.median(self.times):6.2f} s, "
-              f"min {min(self.times):6.2f} s, median CPU {statistics.median(self.cpu_times):6.2f}"
-              f" s (runs: {runs}); final train loss {self.losses[-1]:.1f} nats")
-        return statistics.median(self.times)
 
 
 def main():

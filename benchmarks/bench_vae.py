@@ -53,6 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from contenders import Contender  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 from course_lib import data  # noqa: E402
@@ -190,46 +191,6 @@ def floor_epoch(x, batch_size, learning_rate=1e-3, seed=0):
     return epoch
 
 
-# ---------------------------------------------------------------------- the harness
-class Contender:
-    """A compiled model, its fit call and a snapshot of its starting state (weights and the
-    built optimizer's zeroed slots) that every timed epoch starts from."""
-
-    def __init__(self, name, model, fit, loss_key):
-        self.name, self.model, self.fit, self.loss_key = name, model, fit, loss_key
-        model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        model.optimizer.build(model.trainable_variables)
-        self.weights = model.get_weights()
-        self.slots = [v.numpy() for v in model.optimizer.variables]
-        self.times, self.cpu_times, self.losses = [], [], []
-
-    def reset(self):
-        self.model.set_weights(self.weights)
-        for variable, value in zip(self.model.optimizer.variables, self.slots, strict=True):
-            variable.assign(value)
-
-    def warm_up(self, x):
-        start = time.perf_counter()
-        self.fit(x)
-        self.reset()
-        return time.perf_counter() - start
-
-    def timed_epoch(self, x):
-        self.reset()
-        start, cpu_start = time.perf_counter(), time.process_time()
-        history = self.fit(x)
-        self.times.append(time.perf_counter() - start)
-        self.cpu_times.append(time.process_time() - cpu_start)
-        self.losses.append(float(history.history[self.loss_key][-1]))
-
-    def report(self, width):
-        runs = ", ".join(f"{t:.2f}" for t in self.times)
-        print(f"{self.name:<{width}} epoch: median {statistics.median(self.times):6.2f} s, "
-              f"min {min(self.times):6.2f} s, median CPU {statistics.median(self.cpu_times):6.2f}"
-              f" s (runs: {runs}); final train loss {self.losses[-1]:.2f} nats")
-        return statistics.median(self.times)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -253,6 +214,9 @@ def main():
     ours_model = VAE(INPUT_DIM, LATENT_DIM, (HIDDEN,), activation="relu", seed=0)
     peer = peer_model()
     fed = peer_model()
+    unguarded = VAE(INPUT_DIM, LATENT_DIM, (HIDDEN,), activation="relu", seed=0)
+    for model in (ours_model, peer, fed, unguarded):
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
     contenders = [
         Contender("course_lib", ours_model, fit_ours(ours_model), "negative_bound"),
         Contender("keras_io", peer, lambda a: peer.fit(a, epochs=1, batch_size=bs, verbose=0),
@@ -261,7 +225,6 @@ def main():
         Contender("keras_io + array_dataset", fed,
                   lambda a: fed.fit(array_dataset(a, bs, seed=0), epochs=1, verbose=0), "loss"),
     ]
-    unguarded = VAE(INPUT_DIM, LATENT_DIM, (HIDDEN,), activation="relu", seed=0)
     contenders.append(Contender("course_lib, guard=False", unguarded,
                                 fit_ours(unguarded, guard=False), "negative_bound"))
 

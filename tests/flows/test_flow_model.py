@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from replicas import run_script
+from replicas import TWO_CPUS, run_script
 
 from course_lib.flows import (
     ActNorm,
@@ -206,17 +206,9 @@ def test_nan_and_divergence_stop_training_with_a_clear_error():
         model.fit(batch_size=16, steps_per_epoch=4, epochs=3, verbose=0)
 
 
-REPLICAS = textwrap.dedent("""
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-    import keras
+REPLICAS = TWO_CPUS + textwrap.dedent("""
     from course_lib.flows import FlowModel, architectures
 
-    ONE = tf.distribute.get_strategy()
-    TWO = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
 
     def train(strategy, make, start, **fit_kwargs):
@@ -225,11 +217,7 @@ REPLICAS = textwrap.dedent("""
             model.compile(optimizer=keras.optimizers.SGD(0.05))
         model.set_weights(start)
         model.fit(**fit_kwargs, epochs=1, verbose=0)
-        for v in model.weights:          # the replicas hold one model
-            value = v.value
-            copies = [t.numpy() for t in getattr(value, "values", [value])]
-            for other in copies[1:]:
-                np.testing.assert_array_equal(other, copies[0], err_msg=v.path)
+        same_on_every_replica(model)
         return model
 
     def start_of(make):

@@ -20,38 +20,19 @@ import textwrap
 import keras
 import numpy as np
 import tensorflow as tf
-from replicas import run_script
+from replicas import TWO_CPUS, run_script
 
 from course_lib import sampling
 from course_lib.training import sum_over_replicas
 
-SCRIPT = textwrap.dedent("""
+SCRIPT = TWO_CPUS + textwrap.dedent("""
     import sys
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-    import keras
     from course_lib import sampling
     from course_lib.boltzmann import DBM, BernoulliRBM
     from course_lib.variational import VQVAE
 
-    ONE = tf.distribute.get_strategy()
-    TWO = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    assert TWO.num_replicas_in_sync == 2
     rng = np.random.default_rng(0)
     x = (rng.random((32, 8)) < 0.5).astype("float32")
-
-    def copies(variable):
-        value = variable.value
-        return [t.numpy() for t in getattr(value, "values", [value])]
-
-    def same_on_every_replica(model):
-        for v in model.weights:
-            first, *others = copies(v)
-            for other in others:
-                np.testing.assert_array_equal(other, first, err_msg=v.path)
 
     def saturate(model):
         for v in model.trainable_variables:
