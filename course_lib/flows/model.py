@@ -76,9 +76,11 @@ class FlowModel(GuardedFitMixin, keras.Model):
         >>> flow.log_prob(x_test).mean()
     """
 
-    divergence_advice = ("lower the learning rate (try 3x smaller) or add gradient clipping "
-                         "(Adam(clipnorm=1.0)); lower the steps' log_scale_bound; check that "
-                         "the data are finite and of moderate scale")
+    divergence_advice = ("dequantise discrete data such as pixels first "
+                         "(course_lib.flows.pixels.dequantize): a density fitted to repeated "
+                         "values grows without bound; otherwise lower the learning rate (try 3x "
+                         "smaller), add gradient clipping (Adam(clipnorm=1.0)) or lower the "
+                         "steps' log_scale_bound")
 
     def __init__(self, steps, *, base="normal", energy=None, annealing_steps=0,
                  initial_beta=0.01, seed=None, **kwargs):
