@@ -39,20 +39,15 @@ minibatch discrimination in D).
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from course_lib import sampling
 from course_lib.checks import (
-    DataError,
     check_finite_float,
-    check_images,
     check_positive_int,
-    check_seed,
     describe,
 )
-from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch
+from course_lib.training import TwoPlayerModel, scaled_loss, unpack_batch
 
 LOSSES = ("minimax", "non_saturating", "least_squares")
 LOSS_DTYPE = "float32"   # losses and metrics, whatever the networks compute in
@@ -94,7 +89,7 @@ def mean_probability(logits):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class GAN(GuardedFitMixin, keras.Model):
+class GAN(TwoPlayerModel):
     """A generator G and a discriminator D trained against each other, Eqs. (5.1)-(5.4).
 
     Args:
@@ -134,179 +129,22 @@ class GAN(GuardedFitMixin, keras.Model):
     def __init__(self, generator, discriminator, *, latent_dim, loss="non_saturating",
                  discriminator_steps=1, packing=1, gradient_penalty=0.0, data_range=None,
                  seed=None, **kwargs):
-        super().__init__(**kwargs)
-        for name, network in (("generator", generator), ("discriminator", discriminator)):
-            if not isinstance(network, keras.Model):
-                raise TypeError(f"{name} must be a keras.Model (for example keras.Sequential); "
-                                f"got {type(network).__name__}.")
-        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.loss_name = check_loss(loss)
-        self.discriminator_steps = check_positive_int(discriminator_steps,
-                                                      "discriminator_steps")
-        self.packing = check_positive_int(packing, "packing")
         self.gradient_penalty = check_finite_float(gradient_penalty, "gradient_penalty",
                                                    at_least=0.0)
-        if data_range is not None:
-            if not isinstance(data_range, (tuple, list)) or len(data_range) != 2:
-                raise ValueError(f"data_range must be a pair (low, high); got "
-                                 f"{describe(data_range)}.")
-            low = check_finite_float(data_range[0], "data_range[0]")
-            high = check_finite_float(data_range[1], "data_range[1]", above=low)
-            data_range = (low, high)
-        self.data_range = data_range
-        self.seed = check_seed(seed, allow_none=True)
-        self.generator, self.discriminator = generator, discriminator
-        self.data_dim = self._check_networks()
-        self.seed_generator = sampling.tracked_seed_generator(self, seed)
+        super().__init__(generator, discriminator, latent_dim=latent_dim,
+                         discriminator_steps=discriminator_steps, packing=packing,
+                         data_range=data_range, seed=seed, **kwargs)
+
+    def create_state(self):
         self.d_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="generator_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
-        self.generator_optimizer = self.discriminator_optimizer = None
-        self.build((None, self.data_dim))
-
-    def build(self, input_shape):
-        """Nothing to create: both networks were built on one example by the constructor
-        (the model is fed data of shape ``input_shape`` = (n, d))."""
-
-    def _check_networks(self):
-        """Builds both networks on one example and checks that their shapes fit; returns d."""
-        try:
-            sample = self.generator(np.zeros((1, self.latent_dim), "float32"))
-        except Exception as error:  # noqa: BLE001 -- any failure means the shapes do not fit
-            raise ValueError(f"the generator does not take (n, latent_dim={self.latent_dim}) "
-                             f"noise: {type(error).__name__}: {error}") from None
-        if len(sample.shape) != 2:
-            raise ValueError(f"the generator must return flattened samples (n, d); it returns "
-                             f"shape {tuple(sample.shape)}. End it with a Flatten or Reshape.")
-        data_dim = int(sample.shape[1])
-        width = self.packing * data_dim
-        packs = (f" (packing={self.packing} samples of width {data_dim}, concatenated)"
-                 if self.packing > 1 else " samples")
-        try:
-            logits = self.discriminator(np.zeros((1, width), "float32"))
-        except Exception as error:  # noqa: BLE001
-            raise ValueError(f"the discriminator does not take the generator's (n, {width})"
-                             f"{packs}: {type(error).__name__}: {error}") from None
-        if tuple(logits.shape) != (1, 1):
-            raise ValueError(f"the discriminator must return one logit per input, shape "
-                             f"(n, 1); it returns shape {tuple(logits.shape)} for one input.")
-        return data_dim
-
-    # ----------------------------------------------------------------- compile and state
-    def compile(self, generator_optimizer, discriminator_optimizer, **kwargs):
-        """One optimizer per player; other arguments as in ``keras.Model.compile``
-        (``jit_compile``, ``steps_per_execution``). A Keras ``loss`` is refused: the game's
-        losses are the model's own (``loss=`` in the constructor)."""
-        for name, optimizer in (("generator_optimizer", generator_optimizer),
-                                ("discriminator_optimizer", discriminator_optimizer)):
-            if not isinstance(optimizer, keras.optimizers.Optimizer):
-                raise TypeError(f"{name} must be a keras.optimizers.Optimizer; got "
-                                f"{type(optimizer).__name__}.")
-        if generator_optimizer is discriminator_optimizer:
-            raise ValueError("the two players need two optimizer objects (an optimizer keeps "
-                             "state for the variables it updates); got the same one twice.")
-        for name in ("loss", "optimizer", "metrics"):
-            if kwargs.get(name) is not None:
-                raise ValueError(f"GAN.compile takes no {name}=: the game's losses and metrics "
-                                 "are the model's own; pass generator_optimizer and "
-                                 "discriminator_optimizer.")
-        super().compile(optimizer=None, **kwargs)     # no third optimizer beside the two
-        if self.dtype_policy.name == "mixed_float16":
-            # What compile() does for a model's one optimizer: a dynamic loss scale, which
-            # train_step's scaled_loss multiplies in and apply() divides out again.
-            generator_optimizer, discriminator_optimizer = (
-                o if isinstance(o, keras.optimizers.LossScaleOptimizer)
-                else keras.optimizers.LossScaleOptimizer(o)
-                for o in (generator_optimizer, discriminator_optimizer))
-        self.generator_optimizer = generator_optimizer
-        self.discriminator_optimizer = discriminator_optimizer
-
-    @property
-    def update_optimizer(self):
-        """The generator's: one update of the game is one generator update (``Evaluator``
-        counts these)."""
-        return self.generator_optimizer
-
-    def optimizer_variables(self):
-        if self.generator_optimizer is None:
-            return []
-        return [(self.generator_optimizer, self.generator.trainable_variables),
-                (self.discriminator_optimizer, self.discriminator.trainable_variables)]
-
-    def get_compile_config(self):
-        config = {key: value for key, value in super().get_compile_config().items()
-                  if key not in ("optimizer", "loss", "metrics", "loss_weights",
-                                 "weighted_metrics")}   # the game's own; refused by compile
-        return {**config,
-                "generator_optimizer": keras.saving.serialize_keras_object(
-                    self.generator_optimizer),
-                "discriminator_optimizer": keras.saving.serialize_keras_object(
-                    self.discriminator_optimizer)}
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            generator=keras.saving.serialize_keras_object(self.generator),
-            discriminator=keras.saving.serialize_keras_object(self.discriminator),
-            latent_dim=self.latent_dim, loss=self.loss_name,
-            discriminator_steps=self.discriminator_steps, packing=self.packing,
-            gradient_penalty=self.gradient_penalty,
-            data_range=None if self.data_range is None else list(self.data_range),
-            seed=self.seed)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for name in ("generator", "discriminator"):
-            config[name] = keras.saving.deserialize_keras_object(config[name])
-        return cls(**config)
-
-    # ---------------------------------------------------------------------- data and z
-    def check_visible(self, x, name="x"):
-        """Validates data (n, d): finite, the generator's width, inside ``data_range``."""
-        arr = check_images(x, expected_dim=self.data_dim, name=name)
-        if self.data_range is not None:
-            low, high = self.data_range
-            if arr.min() < low or arr.max() > high:
-                raise DataError(f"{name} must lie in data_range [{low:g}, {high:g}] (the "
-                                f"generator's output range); got values in "
-                                f"[{arr.min():g}, {arr.max():g}]. Rescale, e.g. 2 * x - 1 "
-                                "for images in [0, 1] and a tanh generator.")
-        return arr
-
-    def sample_latent(self, num_samples, seed=None):
-        """z ~ N(0, I), shape (num_samples, latent_dim); ``seed`` as in
-        ``sampling.normal`` (default the model's generator)."""
-        return sampling.normal((num_samples, self.latent_dim),
-                               sampling.resolve_seed(seed, self.seed_generator))
-
-    def pack(self, x):
-        """D's inputs for samples x (n, d): groups of ``packing`` consecutive rows
-        concatenated, (ceil(n / m), m d). A batch whose size is not a multiple of m is
-        completed by repeating its first rows (so no batch is ever empty)."""
-        if self.packing == 1:
-            return x
-        n = ops.shape(x)[0]
-        rows = ops.mod(ops.arange(-(-n // self.packing) * self.packing), n)
-        return ops.reshape(ops.take(x, rows, axis=0), (-1, self.packing * self.data_dim))
-
-    def call(self, z, training=False):
-        """G(z)."""
-        return self.generator(z, training=training)
-
-    def sample(self, num_samples, *, seed=0, batch_size=1000):
-        """``num_samples`` generated samples (numpy, (n, d)) from z drawn with ``seed``."""
-        num_samples = check_positive_int(num_samples, "num_samples")
-        batch_size = check_positive_int(batch_size, "batch_size")
-        base = sampling.as_stateless_seed(check_seed(seed))
-        z = ops.concatenate([
-            self.sample_latent(min(batch_size, num_samples - start), sampling.step_seed(base, k))
-            for k, start in enumerate(range(0, num_samples, batch_size))], axis=0)
-        # Keras' predict keeps its compiled function between calls: no retrace per sample().
-        return self.predict(ops.convert_to_numpy(z), batch_size=batch_size,
-                            verbose=0).astype(np.float32)
+        return {**super().get_config(), "loss": self.loss_name,
+                "gradient_penalty": self.gradient_penalty}
 
     # ------------------------------------------------------------------------ training
     def discriminator_step(self, x):

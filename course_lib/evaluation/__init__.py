@@ -1,6 +1,7 @@
 """Evaluation of generative models, one estimator family per module.
 
-- ``exact``: log Z and log-likelihood by enumerating every hidden state (small models).
+- ``exact``: log Z and log-likelihood by enumerating every hidden state (small models);
+  the exact Markov chain of a small binary denoising autoencoder.
 - ``ais``: annealed importance sampling for log Z, forward and reverse, with error bars,
   along the path a model returns from ``annealing_path`` (RBM and DBM in
   ``course_lib.boltzmann.annealing``).
@@ -10,7 +11,9 @@
 - ``classifier``: the course's own MNIST classifier (shipped weights, checked by SHA-256),
   its features and class probabilities, and the Inception-style score.
 - ``samples``: judging samples without a likelihood (Parzen windows, Fréchet and kernel
-  distances on features, mode coverage on known mixtures); any generator, any chapter.
+  distances on features, mode coverage on known mixtures, all of them at once with
+  ``score_samples``, nearest-neighbour memorisation checks); any generator, any chapter.
+- ``two_sample``: the kernel two-sample test, MMD^2 with a permutation p-value.
 """
 
 from course_lib.evaluation.ais import (
@@ -28,6 +31,7 @@ from course_lib.evaluation.classifier import (
 )
 from course_lib.evaluation.compare import paired_difference
 from course_lib.evaluation.exact import (
+    exact_dae_chain,
     exact_dbn_bound,
     exact_log_likelihood,
     exact_log_partition,
@@ -35,18 +39,22 @@ from course_lib.evaluation.exact import (
 from course_lib.evaluation.samples import (
     MeanWithError,
     ModeCoverage,
+    SampleScores,
     choose_parzen_sigma,
     frechet_distance,
     kernel_distance,
     mode_coverage,
+    nearest_neighbour_distances,
     parzen_log_likelihood,
     parzen_log_likelihoods,
+    score_samples,
 )
 from course_lib.evaluation.scores import (
     free_energy_gap,
     pseudo_log_likelihood,
     reconstruction_error,
 )
+from course_lib.evaluation.two_sample import TwoSampleTest, mmd_permutation_test
 from course_lib.evaluation.variational import (
     active_units,
     importance_weighted_bound,
@@ -56,12 +64,14 @@ from course_lib.evaluation.variational import (
 
 __all__ = [
     "AISResult", "dbm_schedule",
-    "ais_log_partition", "base_rate_visible_bias", "exact_dbn_bound",
+    "ais_log_partition", "base_rate_visible_bias", "exact_dae_chain", "exact_dbn_bound",
     "published_schedule", "reverse_ais_log_partition",
     "exact_log_likelihood", "exact_log_partition", "free_energy_gap",
     "pseudo_log_likelihood", "reconstruction_error", "active_units",
     "importance_weighted_bound", "kl_per_unit", "posterior_means_and_log_vars",
     "paired_difference", "MeanWithError", "ModeCoverage", "choose_parzen_sigma",
     "frechet_distance", "kernel_distance", "mode_coverage", "parzen_log_likelihood",
-    "parzen_log_likelihoods", "classifier_outputs", "inception_score", "load_mnist_classifier",
+    "parzen_log_likelihoods", "TwoSampleTest", "mmd_permutation_test", "classifier_outputs",
+    "inception_score", "load_mnist_classifier", "SampleScores", "score_samples",
+    "nearest_neighbour_distances",
 ]

@@ -148,3 +148,31 @@ def exact_dbn_bound(dbn, v, log_z_top=None):
     exact = np.logaddexp.reduce(log_p, axis=1)
     bound = np.sum(q * (log_p - log_q), axis=1)
     return exact, bound
+
+
+MAX_EXACT_CHAIN_UNITS = 12   # 4,096 states: a 4,096 x 4,096 transition matrix
+
+
+def exact_dae_chain(model):
+    """The exact Markov chain of a denoising autoencoder on binary data, Eq. (7.7), by
+    enumerating all 2^d states (d <= ``MAX_EXACT_CHAIN_UNITS``).
+
+    T[x, x'] = sum_x~ C(x~ | x) P(x' | x~), through the model's ``log_corruption`` and
+    ``reconstruct`` (factorial Bernoulli). Returns ``(states, transition, stationary)``:
+    the (2^d, d) states in the order of ``sampling.all_binary_states``, the row-stochastic
+    (2^d, 2^d) matrix T (float64) and its stationary distribution pi = pi T, the left
+    eigenvector of eigenvalue 1, normalised to sum to 1 (unique when every transition has
+    positive probability, as under salt-and-pepper noise)."""
+    d = model.input_dim
+    if d > MAX_EXACT_CHAIN_UNITS:
+        raise ValueError(f"exact_dae_chain enumerates 2^d states; d = {d} is more than "
+                         f"{MAX_EXACT_CHAIN_UNITS}.")
+    states = all_binary_states(d)
+    corruption = np.exp(np.asarray(model.log_corruption(states, states), np.float64)).T
+    probs = np.clip(np.asarray(model.reconstruct(states), np.float64), 0.0, 1.0)
+    log_p = states @ np.log(np.clip(probs, 1e-300, None)).T \
+        + (1.0 - states) @ np.log(np.clip(1.0 - probs, 1e-300, None)).T   # [x', x~]
+    transition = corruption @ np.exp(log_p).T                # [x, x~] @ [x~, x']
+    values, vectors = np.linalg.eig(transition.T)
+    stationary = np.abs(np.real(vectors[:, np.argmin(np.abs(values - 1.0))]))
+    return states, transition, stationary / stationary.sum()

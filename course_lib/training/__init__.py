@@ -7,6 +7,9 @@
 - ``guard``: :class:`DivergenceGuard` and :class:`TrainingDivergedError`.
 - ``checkpoint``: :class:`SafeCheckpoint` and :func:`resume`.
 - ``callbacks``: :class:`Evaluator`, a metric recorded against parameter updates.
+- ``generators``: the prior, sampling and data range of models with a generator network.
+- ``two_player``: :class:`TwoPlayerModel`, a generator and a second network with one
+  optimizer each (the GAN of Chapter 5, the deep energy model of Chapter 7).
 """
 
 from course_lib.training.callbacks import Evaluator
@@ -22,10 +25,11 @@ from course_lib.training.fit import (
     unscale_gradients,
 )
 from course_lib.training.guard import DivergenceGuard, TrainingDivergedError
+from course_lib.training.two_player import TwoPlayerModel
 
 __all__ = [
     "GuardedFitMixin", "array_dataset", "unpack_batch", "replica_scale", "scaled_loss",
     "unscale_gradients", "sum_over_replicas",
     "DEFAULT_STEPS_PER_EXECUTION", "DivergenceGuard", "TrainingDivergedError",
-    "SafeCheckpoint", "resume", "Evaluator",
+    "SafeCheckpoint", "resume", "Evaluator", "TwoPlayerModel",
 ]
