@@ -3,8 +3,10 @@
 Layers, bottom to top (README, package docstring):
 
     foundation   checks, sampling
-    shared       data, training, plotting            (foundation)
-    families     boltzmann, variational, ...         (foundation, shared; never each other)
+    shared       data, training, plotting,           (foundation)
+                 kernels, langevin
+    families     boltzmann, variational, ...,        (foundation, shared; never each other)
+                 moment_matching, denoising, energy
     evaluation   evaluation                          (foundation, shared; models only through
                                                       their named methods, never an import)
     tooling      course                              (anything)
@@ -28,8 +30,9 @@ import course_lib
 
 PACKAGE_DIR = Path(course_lib.__file__).resolve().parent
 FOUNDATION = {"checks", "sampling"}
-SHARED = {"data", "training", "plotting"}
-FAMILIES = {"boltzmann", "variational", "adversarial", "flows"}  # Chapters 7-8 add theirs
+SHARED = {"data", "training", "plotting", "kernels", "langevin"}
+FAMILIES = {"boltzmann", "variational", "adversarial", "flows", "moment_matching", "denoising",
+            "energy"}  # Chapter 8 adds its own
 EVALUATION = {"evaluation"}
 TOOLING = {"course"}
 ALLOWED = {  # layer -> the top-level parts of course_lib its modules may import

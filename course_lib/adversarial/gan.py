@@ -16,13 +16,14 @@ the log of 0. Symbols -> code: G -> ``self.generator``, D -> ``self.discriminato
 returns the logit l), z -> ``sample_latent`` (standard normal, ``latent_dim`` wide), k
 discriminator updates per generator update -> ``discriminator_steps``.
 
-``GAN`` is the small ``keras.Model`` that later adversarial models extend: two sub-models,
-one optimizer per player (``compile(generator_optimizer=..., discriminator_optimizer=...)``),
-both optimizers saved with the model, the project's ``fit`` (validated input, divergence
-guard, checkpoints) and a ``train_step`` that updates each player only through its own
-variables. Deviation from the paper, stated: the paper's Algorithm 1 draws a fresh minibatch
-of data for each of its k discriminator steps; here the k steps share the batch (``fit``
-delivers one), each with fresh noise.
+``GAN`` is a ``course_lib.training.TwoPlayerModel`` (two sub-models, one optimizer per
+player (``compile(generator_optimizer=..., discriminator_optimizer=...)``), both optimizers
+saved with the model, the project's ``fit``: validated input, divergence guard,
+checkpoints), the base it shares with Chapter 7's deep energy model; it adds the game's
+losses and a ``train_step`` that updates each player only through its own variables.
+Deviation from the paper, stated: the paper's Algorithm 1 draws a fresh minibatch of data
+for each of its k discriminator steps; here the k steps share the batch (``fit`` delivers
+one), each with fresh noise.
 
 Packing (PacGAN, Lin et al. 2018), ``packing=m``: D judges m samples at once, all real or all
 generated, concatenated into one input of width m d. A generator that puts its mass on a few

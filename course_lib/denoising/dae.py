@@ -47,6 +47,13 @@ CORRUPTIONS = ("salt_and_pepper", "masking", "gaussian", "none")
 LOSS_DTYPE = "float32"
 
 
+def _count_times_log(count, log_probability):
+    """count * log_probability, with 0 * -inf = 0 (an event that happens no times)."""
+    if np.isfinite(log_probability):
+        return count * log_probability
+    return ops.where(count > 0, ops.full_like(count, -np.inf), ops.zeros_like(count))
+
+
 @keras.saving.register_keras_serializable(package="course_lib")
 class DenoisingAutoencoder(GuardedFitMixin, keras.Model):
     """A denoising autoencoder on data in [0, 1] and the Markov chain it defines, (7.7)-(7.9).
@@ -159,11 +166,13 @@ class DenoisingAutoencoder(GuardedFitMixin, keras.Model):
             return ops.where(same == d, 0.0, -np.inf)
         if self.corruption == "salt_and_pepper":
             return same * np.log1p(-p / 2) + (d - same) * np.log(p / 2)
-        # masking: a 1 stays with probability 1 - p and drops to 0 with p; a 0 stays 0
+        # masking: a 1 stays with probability 1 - p and drops to 0 with p; a 0 stays 0. A
+        # count of 0 contributes nothing, also where its log-probability is -inf (p = 0, 1).
         kept = ops.matmul(x_tilde, ops.transpose(x))                    # 1 -> 1
         dropped = ops.matmul(1.0 - x_tilde, ops.transpose(x))           # 1 -> 0
         raised = ops.matmul(x_tilde, ops.transpose(1.0 - x))            # 0 -> 1: impossible
-        log_p = kept * np.log1p(-p) + dropped * (np.log(p) if p > 0 else -np.inf)
+        log_p = (_count_times_log(kept, np.log1p(-p) if p < 1 else -np.inf)
+                 + _count_times_log(dropped, np.log(p) if p > 0 else -np.inf))
         return ops.where(raised > 0, -np.inf, log_p)
 
     def encode(self, x, training=False):

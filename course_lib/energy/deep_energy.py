@@ -22,12 +22,12 @@ scale gamma_i^2 (times var / (var + epsilon)), which the samples depend on.
 The model is a ``course_lib.training.TwoPlayerModel``, the machinery of Chapter 5's GAN
 (one optimizer per player, serialization, the guarded ``fit``, ``sample``): the
 discriminator's place is taken by the energy network, the game's losses by (7.10)-(7.11).
-Symbols -> code: E_theta -> ``self.energy`` (the GAN's
-``discriminator``), G_phi -> ``self.generator``, H -> :func:`batch_norm_entropy`.
-Deviations, stated: an optional penalty alpha (E(x)^2 + E(G(z))^2) on the energies
-(``energy_regularization``, Du & Mordatch 2019) keeps their scale from drifting, which
-(7.10) alone does not fix; the variance in the entropy is the batch variance plus the
-layer's epsilon, as the layer itself divides by.
+Symbols -> code: E_theta -> ``self.energy`` (the GAN's ``discriminator``), G_phi ->
+``self.generator``, H -> :func:`batch_norm_entropy`. Deviations, stated: an optional penalty
+alpha (E(x)^2 + E(G(z))^2) on the energies (``energy_regularization``, Du & Mordatch 2019)
+keeps their scale from drifting, which (7.10) alone does not fix; the entropy reads the
+normalization layers' outputs (above), with 1e-6 added to each variance so that a unit
+switched off gives a finite log.
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ class DeepEnergyModel(TwoPlayerModel):
     Args:
         generator: a Keras model (Sequential or functional) from (n, ``latent_dim``) noise
             to (n, d) samples, with ``BatchNormalization`` layers (the entropy estimate
-            reads their inputs) unless ``entropy_weight=0``.
+            reads their outputs) unless ``entropy_weight=0``. The estimate sees only the
+            units that are batch-normalised: a generator whose output layer is a
+            ``BatchNormalization`` lets it see the samples' own spread; one that ends in a
+            plain Dense layer can shrink its samples without the estimate noticing.
         energy: a Keras model from (n, d) to (n, 1) energies (:func:`energy_network`).
         latent_dim: the width of z ~ N(0, I).
         entropy_weight: the weight of H in (7.11): 1 is the paper's; 0 drops the entropy
@@ -97,6 +100,7 @@ class DeepEnergyModel(TwoPlayerModel):
                                                  at_least=0.0)
         self.energy_regularization = check_finite_float(
             energy_regularization, "energy_regularization", at_least=0.0)
+        energy_steps = check_positive_int(energy_steps, "energy_steps")
         super().__init__(generator, energy, latent_dim=latent_dim,
                          discriminator_steps=energy_steps, data_range=data_range, seed=seed,
                          **kwargs)   # the energy network takes the discriminator's place
@@ -159,6 +163,13 @@ class DeepEnergyModel(TwoPlayerModel):
         """Eq. (7.11) without log Z: mean E(G(z)) - entropy_weight * H."""
         return ops.mean(ops.cast(energy_model, LOSS_DTYPE)) - self.entropy_weight * entropy
 
+    def generated_and_normalised(self, z, training):
+        """G(z) and the outputs of G's batch-normalization layers on the same pass."""
+        outputs = self.entropy_features(z, training=training)
+        if not isinstance(outputs, (list, tuple)):     # a one-output model returns a tensor
+            return outputs, []
+        return outputs[0], list(outputs[1:])
+
     def entropy(self, activations):
         """H[p_phi] estimated from the batch-normalization outputs (0 without any)."""
         return batch_norm_entropy(activations) if activations else 0.0
@@ -184,7 +195,7 @@ class DeepEnergyModel(TwoPlayerModel):
         z = self.sample_latent(num_samples)
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            fake, *activations = self.entropy_features(z, training=True)
+            fake, activations = self.generated_and_normalised(z, training=True)
             entropy = self.entropy(activations)
             loss = self.generator_loss(self.energy(fake, training=True), entropy)
             scaled = scaled_loss(self.generator_optimizer, loss)
@@ -206,7 +217,7 @@ class DeepEnergyModel(TwoPlayerModel):
     def test_step(self, data):
         """The losses and mean energies on held-out data and fresh samples (no update)."""
         x, _ = unpack_batch(data, type(self).__name__)
-        fake, *activations = self.entropy_features(        # inference mode: no moving
+        fake, activations = self.generated_and_normalised(     # inference mode: no moving
             self.sample_latent(ops.shape(x)[0]), training=False)   # statistics are updated
         energy_data = self.energy(x, training=False)
         energy_model = self.energy(fake, training=False)

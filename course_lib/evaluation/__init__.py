@@ -9,10 +9,11 @@
 - ``scores``: pseudo-likelihood, reconstruction error, free-energy gap (overfitting).
 - ``compare``: the paired difference of two models on the same examples, with its error bar.
 - ``classifier``: the course's own MNIST classifier (shipped weights, checked by SHA-256),
-  its features and class probabilities, and the Inception-style score.
+  its features and class probabilities, the Inception-style score, and ``score_samples``
+  (every sample score of generated digits at once).
 - ``samples``: judging samples without a likelihood (Parzen windows, Fréchet and kernel
-  distances on features, mode coverage on known mixtures, all of them at once with
-  ``score_samples``, nearest-neighbour memorisation checks); any generator, any chapter.
+  distances on features, mode coverage on known mixtures, nearest-neighbour memorisation
+  checks); any generator, any chapter.
 - ``two_sample``: the kernel two-sample test, MMD^2 with a permutation p-value.
 """
 
@@ -25,9 +26,11 @@ from course_lib.evaluation.ais import (
     reverse_ais_log_partition,
 )
 from course_lib.evaluation.classifier import (
+    SampleScores,
     classifier_outputs,
     inception_score,
     load_mnist_classifier,
+    score_samples,
 )
 from course_lib.evaluation.compare import paired_difference
 from course_lib.evaluation.exact import (
@@ -39,7 +42,6 @@ from course_lib.evaluation.exact import (
 from course_lib.evaluation.samples import (
     MeanWithError,
     ModeCoverage,
-    SampleScores,
     choose_parzen_sigma,
     frechet_distance,
     kernel_distance,
@@ -47,7 +49,6 @@ from course_lib.evaluation.samples import (
     nearest_neighbour_distances,
     parzen_log_likelihood,
     parzen_log_likelihoods,
-    score_samples,
 )
 from course_lib.evaluation.scores import (
     free_energy_gap,

@@ -12,7 +12,9 @@ at every load.
           reported as mean and sd over ``num_splits`` disjoint parts of the samples.
 
 Images go in as (n, 784) intensities in [0, 1] (binary samples too); samples of a tanh
-generator in [-1, 1] are mapped with (x + 1) / 2 first.
+generator in [-1, 1] are mapped with (x + 1) / 2 first. :func:`score_samples` gives every
+score of the course for one set of generated digits at once (Parzen window, Fréchet and
+kernel distances, Inception-style score, class counts).
 """
 
 from __future__ import annotations
@@ -20,12 +22,19 @@ from __future__ import annotations
 import hashlib
 import math
 import pathlib
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 
 from course_lib.checks import DataError, check_bool, check_images, check_positive_int
-from course_lib.evaluation.samples import MeanWithError
+from course_lib.evaluation.samples import (
+    MeanWithError,
+    choose_parzen_sigma,
+    frechet_distance,
+    kernel_distance,
+    parzen_log_likelihood,
+)
 
 CLASSIFIER_FILE = pathlib.Path(__file__).resolve().parents[1] / "data" / \
     "mnist_classifier.weights.h5"
@@ -123,3 +132,44 @@ def inception_score(probabilities, *, num_splits=10):
     scores = np.array(scores)
     return MeanWithError(float(scores.mean()),
                          float(scores.std(ddof=1)) if num_splits > 1 else 0.0)
+
+
+@dataclass(frozen=True)
+class SampleScores:
+    """Every score of :func:`score_samples` for one set of generated images."""
+
+    count: int
+    sigma: float
+    parzen: MeanWithError
+    frechet: float
+    kernel: MeanWithError
+    inception: MeanWithError
+    classes: int
+    largest_class: float
+
+    def __str__(self):
+        return (f"sigma {self.sigma:.3f} | Parzen {self.parzen} | FD {self.frechet:7.2f} | "
+                f"KID {self.kernel.mean:.4f} | IS {self.inception} | classes {self.classes}")
+
+
+def score_samples(images, *, classifier, x_valid, x_test, sigmas, test_features=None, seed=0):
+    """The course's scores of generated MNIST images in [0, 1], Eqs. (5.5)-(5.7) and (5.9):
+    the Parzen log-likelihood of ``x_test`` with sigma chosen among ``sigmas`` on
+    ``x_valid`` (Goodfellow et al.'s protocol), the Fréchet and kernel distances to the test
+    images' classifier features, the Inception-style score, and the number of classes that
+    hold at least 1% of the samples (and the largest class's share).
+
+    ``test_features``: the classifier features of ``x_test`` if already computed (they are
+    the same for every generator scored against one test set)."""
+    images = check_images(images, expected_dim=784, name="images")
+    sigma, _ = choose_parzen_sigma(images, x_valid, sigmas, verbose=0)
+    parzen = parzen_log_likelihood(images, x_test, sigma, verbose=0)
+    if test_features is None:
+        test_features, _ = classifier_outputs(classifier, x_test)
+    features, probs = classifier_outputs(classifier, images)
+    shares = np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
+    return SampleScores(len(images), sigma, parzen, frechet_distance(features, test_features),
+                        kernel_distance(features, test_features, num_subsets=50, seed=seed),
+                        inception_score(probs), int((shares >= 0.01).sum()),
+                        float(shares.max()))
+

@@ -208,49 +208,6 @@ def mode_coverage(samples, centers, std, *, threshold=3.0, min_count=1):
                         tuple(int(c) for c in counts))
 
 
-@dataclass(frozen=True)
-class SampleScores:
-    """Every score of :func:`score_samples` for one set of generated images."""
-
-    count: int
-    sigma: float
-    parzen: MeanWithError
-    frechet: float
-    kernel: MeanWithError
-    inception: MeanWithError
-    classes: int
-    largest_class: float
-
-    def __str__(self):
-        return (f"sigma {self.sigma:.3f} | Parzen {self.parzen} | FD {self.frechet:7.2f} | "
-                f"KID {self.kernel.mean:.4f} | IS {self.inception} | classes {self.classes}")
-
-
-def score_samples(images, *, classifier, x_valid, x_test, sigmas, test_features=None, seed=0):
-    """The course's scores of generated MNIST images in [0, 1], Eqs. (5.5)-(5.7) and (5.9):
-    the Parzen log-likelihood of ``x_test`` with sigma chosen among ``sigmas`` on
-    ``x_valid`` (Goodfellow et al.'s protocol), the Fréchet and kernel distances to the test
-    images' classifier features, the Inception-style score, and the number of classes that
-    hold at least 1% of the samples (and the largest class's share).
-
-    ``test_features``: the classifier features of ``x_test`` if already computed (they are
-    the same for every generator scored against one test set)."""
-    # Imported here: the classifier module imports this one (MeanWithError).
-    from course_lib.evaluation.classifier import classifier_outputs, inception_score
-
-    images = check_images(images, expected_dim=784, name="images")
-    sigma, _ = choose_parzen_sigma(images, x_valid, sigmas, verbose=0)
-    parzen = parzen_log_likelihood(images, x_test, sigma, verbose=0)
-    if test_features is None:
-        test_features, _ = classifier_outputs(classifier, x_test)
-    features, probs = classifier_outputs(classifier, images)
-    shares = np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
-    return SampleScores(len(images), sigma, parzen, frechet_distance(features, test_features),
-                        kernel_distance(features, test_features, num_subsets=50, seed=seed),
-                        inception_score(probs), int((shares >= 0.01).sum()),
-                        float(shares.max()))
-
-
 def nearest_neighbour_distances(images, reference, *, chunk=500):
     """(distance, index) of each row's nearest row of ``reference`` (Euclidean, float64):
     the memorisation check (a copy of a training image is at distance 0)."""

@@ -21,7 +21,6 @@ samples each; here the samples per step equal the data batch (``fit``'s ``batch_
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -31,6 +30,7 @@ from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch
 from course_lib.training.generators import (
     LatentGeneratorMixin,
     check_data_range,
+    check_generator,
     check_in_data_range,
     check_prior,
 )
@@ -70,25 +70,14 @@ class GMMN(LatentGeneratorMixin, GuardedFitMixin, keras.Model):
     def __init__(self, generator, *, latent_dim, bandwidths=kernels.GMMN_BANDWIDTHS,
                  prior="uniform", square_root=True, data_range=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(generator, keras.Model):
-            raise TypeError(f"generator must be a keras.Model (for example keras.Sequential); "
-                            f"got {type(generator).__name__}.")
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.bandwidths = kernels.check_bandwidths(bandwidths)
         self.prior = check_prior(prior)
         self.square_root = check_bool(square_root, "square_root")
         self.data_range = check_data_range(data_range)
         self.seed = check_seed(seed, allow_none=True)
+        self.data_dim = check_generator(generator, self.latent_dim)
         self.generator = generator
-        try:
-            sample = generator(np.zeros((1, self.latent_dim), "float32"))
-        except Exception as error:  # noqa: BLE001 -- any failure means the shapes do not fit
-            raise ValueError(f"the generator does not take (n, latent_dim={self.latent_dim}) "
-                             f"noise: {type(error).__name__}: {error}") from None
-        if len(sample.shape) != 2:
-            raise ValueError(f"the generator must return flattened samples (n, d); it returns "
-                             f"shape {tuple(sample.shape)}.")
-        self.data_dim = int(sample.shape[1])
         self.seed_generator = sampling.tracked_seed_generator(self, seed)
         self.mmd2_tracker = keras.metrics.Mean(name="mmd2")
         self.build((None, self.latent_dim))

@@ -1,6 +1,7 @@
 """What every model with a generator network G(z) shares (Chapters 5 and 7): the prior p(z),
 drawing samples through G, and the range the data must lie in to match G's output.
 
+- :func:`check_generator`: a generator network that takes the noise and returns flat rows.
 - :func:`check_data_range` / :func:`check_in_data_range`: an optional (low, high) that the
   data must lie in (for example (-1, 1) for a tanh output), refused with a message that says
   how to rescale.
@@ -15,6 +16,7 @@ Used by ``course_lib.adversarial`` (the GAN and the models built on it) and
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -58,6 +60,24 @@ def check_in_data_range(arr, data_range, name):
                         f"output range); got values in [{arr.min():g}, {arr.max():g}]. "
                         "Rescale, e.g. 2 * x - 1 for images in [0, 1] and a tanh generator.")
     return arr
+
+
+def check_generator(generator, latent_dim):
+    """Builds ``generator`` on one noise row and returns the width d of its samples; a clear
+    error if it is no Keras model, does not take (n, latent_dim) noise or does not return
+    flattened samples (n, d)."""
+    if not isinstance(generator, keras.Model):
+        raise TypeError(f"generator must be a keras.Model (for example keras.Sequential); got "
+                        f"{type(generator).__name__}.")
+    try:
+        sample = generator(np.zeros((1, latent_dim), "float32"))
+    except Exception as error:  # noqa: BLE001 -- any failure means the shapes do not fit
+        raise ValueError(f"the generator does not take (n, latent_dim={latent_dim}) noise: "
+                         f"{type(error).__name__}: {error}") from None
+    if len(sample.shape) != 2:
+        raise ValueError(f"the generator must return flattened samples (n, d); it returns "
+                         f"shape {tuple(sample.shape)}. End it with a Flatten or Reshape.")
+    return int(sample.shape[1])
 
 
 class LatentGeneratorMixin:

@@ -24,6 +24,7 @@ from course_lib.training.fit import GuardedFitMixin
 from course_lib.training.generators import (
     LatentGeneratorMixin,
     check_data_range,
+    check_generator,
     check_in_data_range,
 )
 
@@ -47,10 +48,11 @@ class TwoPlayerModel(LatentGeneratorMixin, GuardedFitMixin, keras.Model):
     def __init__(self, generator, discriminator, *, latent_dim, discriminator_steps=1,
                  packing=1, data_range=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        for name, network in (("generator", generator), (self.second_player, discriminator)):
-            if not isinstance(network, keras.Model):
-                raise TypeError(f"{name} must be a keras.Model (for example keras.Sequential); "
-                                f"got {type(network).__name__}.")
+        if not isinstance(discriminator, keras.Model):
+            raise TypeError(f"{self.second_player} must be a keras.Model (for example "
+                            f"keras.Sequential); got {type(discriminator).__name__}.")
+        if not isinstance(generator, keras.Model):      # before the second player's check
+            check_generator(generator, 1)
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.discriminator_steps = check_positive_int(discriminator_steps,
                                                       "discriminator_steps")
@@ -76,15 +78,7 @@ class TwoPlayerModel(LatentGeneratorMixin, GuardedFitMixin, keras.Model):
 
     def _check_networks(self):
         """Builds both networks on one example and checks that their shapes fit; returns d."""
-        try:
-            sample = self.generator(np.zeros((1, self.latent_dim), "float32"))
-        except Exception as error:  # noqa: BLE001 -- any failure means the shapes do not fit
-            raise ValueError(f"the generator does not take (n, latent_dim={self.latent_dim}) "
-                             f"noise: {type(error).__name__}: {error}") from None
-        if len(sample.shape) != 2:
-            raise ValueError(f"the generator must return flattened samples (n, d); it returns "
-                             f"shape {tuple(sample.shape)}. End it with a Flatten or Reshape.")
-        data_dim = int(sample.shape[1])
+        data_dim = check_generator(self.generator, self.latent_dim)
         width = self.packing * data_dim
         packs = (f" (packing={self.packing} samples of width {data_dim}, concatenated)"
                  if self.packing > 1 else " samples")

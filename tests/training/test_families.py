@@ -1,6 +1,8 @@
 """Every model the course trains with fit gets the same protection: the divergence guard runs
 first, SafeCheckpoint finds the model's own monitored metric (also on validation data), and
-a tf.data input is checked like an array. One tiny model per family."""
+a tf.data input is checked like an array. One tiny model per family. The two-player models
+and the Langevin EBM name no checkpoint monitor; their XLA tests live with them
+(tests/adversarial/test_gan.py, tests/energy/test_energy_models.py)."""
 
 import keras
 import numpy as np
@@ -8,7 +10,9 @@ import pytest
 import tensorflow as tf
 
 from course_lib.boltzmann import DBM, DBN, BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM
+from course_lib.denoising import DenoisingAutoencoder
 from course_lib.flows import BinaryMADE, FlowModel, architectures
+from course_lib.moment_matching import GMMN, gmmn_generator
 from course_lib.training import DivergenceGuard, GuardedFitMixin, SafeCheckpoint
 from course_lib.training.checkpoint import best_path, read_progress
 from course_lib.variational import VAE, VQVAE
@@ -25,6 +29,9 @@ FAMILIES = {
     "FlowModel": (lambda: FlowModel(architectures.real_nvp(6, num_couplings=2,
                                                             hidden_units=(4,)), seed=0), 6),
     "BinaryMADE": (lambda: BinaryMADE(6, (8,), seed=0), 6),
+    "GMMN": (lambda: GMMN(gmmn_generator(2, (8,), 6, output_activation="sigmoid"),
+                          latent_dim=2, data_range=(0.0, 1.0), seed=0), 6),
+    "DenoisingAutoencoder": (lambda: DenoisingAutoencoder(6, (4,), walkback=2, seed=0), 6),
 }
 
 

@@ -14,7 +14,10 @@ import tensorflow as tf
 
 from course_lib import flows
 from course_lib.boltzmann import DBM, DBN, BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM
+from course_lib.denoising import DenoisingAutoencoder
+from course_lib.energy import LangevinEBM, energy_network
 from course_lib.flows import BinaryMADE, FlowModel
+from course_lib.moment_matching import GMMN, gmmn_generator
 from course_lib.training import scaled_loss, unscale_gradients
 from course_lib.variational import VAE, VQVAE
 
@@ -39,6 +42,13 @@ NETWORKS = {
     "FlowModel RealNVP": (lambda: FlowModel(flows.architectures.real_nvp(
         6, num_couplings=2, hidden_units=(16,)), seed=0), 6),
     "BinaryMADE": (lambda: BinaryMADE(6, (16,), seed=0), 6),
+    # Chapter 7; the deep energy model has two optimizers and is checked, like the GAN,
+    # in its own file (tests/energy/test_energy_models.py).
+    "GMMN": (lambda: GMMN(gmmn_generator(2, (16,), 6), latent_dim=2, data_range=(0.0, 1.0),
+                          seed=0), 6),
+    "DenoisingAutoencoder": (lambda: DenoisingAutoencoder(6, (16,), walkback=2, seed=0), 6),
+    "LangevinEBM": (lambda: LangevinEBM(energy_network(6, (16,), 4), data_range=(0.0, 1.0),
+                                        num_steps=5, buffer_size=64, seed=0), 6),
 }
 
 
