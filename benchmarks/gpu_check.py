@@ -34,12 +34,15 @@ import tensorflow as tf  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.boltzmann import DBM, DBN, BernoulliRBM, BoltzmannMachine  # noqa: E402
+from course_lib.denoising import DenoisingAutoencoder  # noqa: E402
+from course_lib.energy import LangevinEBM, energy_network  # noqa: E402
 from course_lib.evaluation import (  # noqa: E402
     ais_log_partition,
     base_rate_visible_bias,
     dbm_schedule,
 )
 from course_lib.flows import BinaryMADE, FlowModel, architectures, pixels  # noqa: E402
+from course_lib.moment_matching import GMMN, gmmn_generator  # noqa: E402
 from course_lib.training import TrainingDivergedError  # noqa: E402
 from course_lib.variational import VAE, VQVAE  # noqa: E402
 
@@ -64,6 +67,13 @@ def models(quick):
                                                                 hidden_units=(h,)), seed=0),
                        "logit"),
         "MADE": (lambda: BinaryMADE(784, (h,), seed=0), False),
+        "GMMN": (lambda: GMMN(gmmn_generator(10, (64, 256, 256, 2 * h), 784), latent_dim=10,
+                              data_range=(0.0, 1.0), seed=0), True),
+        "DAE walkback 2": (lambda: DenoisingAutoencoder(784, (4 * h,), walkback=2, seed=0),
+                           True),
+        "Langevin EBM": (lambda: LangevinEBM(energy_network(784, (h, h // 2), h // 4),
+                                             data_range=(0.0, 1.0), num_steps=10,
+                                             buffer_size=1000, seed=0), True),
     }
 
 

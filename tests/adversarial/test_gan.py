@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_checks import assert_mixed_precision_step_matches_float32
 from replicas import run_script
 
 from course_lib.adversarial import (
@@ -398,39 +399,7 @@ def test_a_diverging_game_is_stopped_by_the_guard():
 def test_mixed_precision_updates_both_players_as_float32_does():
     """Under mixed_float16 each player's loss must be scaled (optimizer.scale_loss), or the
     loss-scale optimizer divides its update by 2^15; one step's update norms must match."""
-    x = tf.constant(data(16))
-
-    def one_step(policy, start=None):
-        keras.mixed_precision.set_global_policy(policy)
-        try:
-            gan = small_gan()
-            if start is not None:
-                gan.set_weights(start)
-            gan.compile(generator_optimizer=keras.optimizers.SGD(0.1),
-                        discriminator_optimizer=keras.optimizers.SGD(0.1))
-            gan._build_optimizers()
-            before = [weights(gan.generator.trainable_variables),
-                      weights(gan.discriminator.trainable_variables)]
-            gan.train_step(x)
-            after = [weights(gan.generator.trainable_variables),
-                     weights(gan.discriminator.trainable_variables)]
-            return gan, before, after
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
-
-    start = small_gan().get_weights()
-    _, before, ref_after = one_step("float32", start)
-    mixed, _, after = one_step("mixed_float16", start)
-    assert mixed.generator.layers[0].compute_dtype == "float16"
-    assert isinstance(mixed.generator_optimizer, keras.optimizers.LossScaleOptimizer)
-    assert isinstance(mixed.discriminator_optimizer, keras.optimizers.LossScaleOptimizer)
-    for player in (0, 1):
-        ref = np.concatenate([(a - b).ravel() for a, b in
-                              zip(ref_after[player], before[player], strict=True)])
-        got = np.concatenate([(a.astype(np.float64) - b).ravel() for a, b in
-                              zip(after[player], before[player], strict=True)])
-        ratio = np.linalg.norm(got) / np.linalg.norm(ref)
-        assert abs(ratio - 1.0) < 0.05, (player, ratio)
+    assert_mixed_precision_step_matches_float32(small_gan, tf.constant(data(16)), 0.1)
 
 
 def test_the_dcgan_networks_play_the_game_on_mnist_shapes():

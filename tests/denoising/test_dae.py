@@ -10,12 +10,12 @@
   generator replayed); one step moves every weight; save / load; refusals.
 """
 
-import json
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_checks import saved_and_loaded
 from refusals import BAD_COUNTS, BAD_REQUIRED_SEEDS, assert_refused, expand
 from scipy import stats
 
@@ -269,12 +269,7 @@ def test_save_and_load_keep_the_networks_the_seed_and_the_optimizer(tmp_path):
     first = dae(6, walkback=2)
     first.compile(optimizer=keras.optimizers.Adam(1e-2), steps_per_execution=1)
     first.fit(x, batch_size=16, epochs=2, shuffle=False, verbose=0)
-    path = tmp_path / "dae.keras"
-    first.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, DenoisingAutoencoder)
-    assert json.loads(json.dumps(loaded.get_config())) == json.loads(json.dumps(
-        first.get_config()))
+    loaded = saved_and_loaded(first, tmp_path / "dae.keras", DenoisingAutoencoder)
     np.testing.assert_array_equal(loaded.reconstruct(x).numpy(), first.reconstruct(x).numpy())
     np.testing.assert_array_equal(loaded.corrupt(x, seed=3).numpy(),
                                   first.corrupt(x, seed=3).numpy())

@@ -13,13 +13,13 @@
   does for the GAN (two-player models are not in ``tests/training``), and refusals.
 """
 
-import json
 import math
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_checks import assert_mixed_precision_step_matches_float32, saved_and_loaded
 from refusals import BAD_COUNTS, BAD_POSITIVE, assert_refused, expand
 
 from course_lib import sampling
@@ -348,12 +348,7 @@ def test_a_deep_energy_model_saves_and_loads_both_players_and_optimizers(tmp_pat
     model = compiled(small_deep_energy(energy_regularization=0.1, entropy_weight=0.5),
                      steps_per_execution=1)
     model.fit(points(64), batch_size=16, epochs=2, verbose=0)
-    path = tmp_path / "deep_energy.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, DeepEnergyModel)
-    assert json.loads(json.dumps(loaded.get_config())) == json.loads(json.dumps(
-        model.get_config()))
+    loaded = saved_and_loaded(model, tmp_path / "deep_energy.keras", DeepEnergyModel)
     assert (loaded.entropy_weight, loaded.energy_regularization) == (0.5, 0.1)
     assert int(loaded.generator_optimizer.iterations) == 8
     assert int(loaded.discriminator_optimizer.iterations) == 8
@@ -368,12 +363,7 @@ def test_a_langevin_ebm_saves_and_loads_its_energy_and_buffer(tmp_path):
     model = small_langevin(noise_scale=0.05, reinit_probability=0.2)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     model.fit(points(64), batch_size=16, epochs=1, verbose=0)
-    path = tmp_path / "langevin.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, LangevinEBM)
-    assert json.loads(json.dumps(loaded.get_config())) == json.loads(json.dumps(
-        model.get_config()))
+    loaded = saved_and_loaded(model, tmp_path / "langevin.keras", LangevinEBM)
     x = points(10, seed=3)
     np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
     np.testing.assert_array_equal(loaded.buffer.numpy(), model.buffer.numpy())
@@ -402,37 +392,8 @@ def test_mixed_precision_updates_both_players_as_float32_does():
     """As for the GAN: under mixed_float16 each player's loss must be scaled, or the
     loss-scale optimizer divides its update by 2^15; one SGD step's update norms must match
     the float32 step's."""
-    x = tf.constant(points(16))
-
-    def one_step(policy, start=None):
-        keras.mixed_precision.set_global_policy(policy)
-        try:
-            model = small_deep_energy()
-            if start is not None:
-                model.set_weights(start)
-            model.compile(generator_optimizer=keras.optimizers.SGD(0.05),
-                          energy_optimizer=keras.optimizers.SGD(0.05))
-            model._build_optimizers()
-            players = (model.generator.trainable_variables, model.energy.trainable_variables)
-            before = [weights(v) for v in players]
-            model.train_step(x)
-            return model, before, [weights(v) for v in players]
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
-
-    start = small_deep_energy().get_weights()
-    _, before, reference = one_step("float32", start)
-    mixed, _, after = one_step("mixed_float16", start)
-    assert mixed.generator.layers[0].compute_dtype == "float16"
-    assert isinstance(mixed.generator_optimizer, keras.optimizers.LossScaleOptimizer)
-    assert isinstance(mixed.discriminator_optimizer, keras.optimizers.LossScaleOptimizer)
-    for player in (0, 1):
-        ref = np.concatenate([(a - b).ravel() for a, b in
-                              zip(reference[player], before[player], strict=True)])
-        got = np.concatenate([(a.astype(np.float64) - b).ravel() for a, b in
-                              zip(after[player], before[player], strict=True)])
-        ratio = np.linalg.norm(got) / np.linalg.norm(ref)
-        assert abs(ratio - 1.0) < 0.05, (player, ratio)
+    assert_mixed_precision_step_matches_float32(small_deep_energy, tf.constant(points(16)),
+                                                0.05)
 
 
 # ----- refusals -------------------------------------------------------------------------------
