@@ -149,8 +149,12 @@ class LangevinEBM(GuardedFitMixin, keras.Model):
             x0 = ops.take(self.buffer, rows, axis=0)
         else:
             x0 = self.uniform_start(num_samples, sampling.step_seed(base, 0, 1))
-        run = tf.function(lambda x: self.run_chains(x, num_steps, sampling.step_seed(base, 0, 2)))
-        return ops.convert_to_numpy(run(x0)).astype(np.float32)
+        chains = self.__dict__.setdefault("_chain_functions", {})
+        if num_steps not in chains:      # one trace per chain length, kept on the model
+            chains[num_steps] = tf.function(
+                lambda x, seed: self.run_chains(x, num_steps, seed))
+        return ops.convert_to_numpy(
+            chains[num_steps](x0, sampling.step_seed(base, 0, 2))).astype(np.float32)
 
     # ------------------------------------------------------------------------ training
     def energy_loss(self, energy_data, energy_model):
