@@ -185,6 +185,6 @@ def test_test_only_imports_are_in_the_dev_extra():
     dev = {requirement_name(r) for r in pyproject()["project"]["optional-dependencies"]["dev"]}
     declared = core_dependencies() | dev
     tests = {path.relative_to(ROOT).as_posix(): third_party(top_level_imports(path.read_text()))
-             - {"pytest", "oracles", "refusals", "replicas", "conftest", "tomli"}
+             - {"pytest", "oracles", "refusals", "replicas", "model_checks", "conftest", "tomli"}
              for path in sorted((ROOT / "tests").rglob("*.py"))}
     assert undeclared(tests, declared) == {}
