@@ -5,6 +5,7 @@ from.
 - ``deep_energy``: ``DeepEnergyModel`` (Kim & Bengio 2016), whose samples come from a
   generator trained on KL(p_G || p_E) with a batch-normalization entropy estimate
   (``batch_norm_entropy``); ``ExpertsEnergy`` and ``energy_network``, their energy function.
+- ``losses``: the data-minus-model loss both models train their energy with.
 - ``langevin_ebm``: ``LangevinEBM`` (Du & Mordatch 2019), whose samples come from short-run
   Langevin chains (``course_lib.langevin``) with a replay buffer.
 """

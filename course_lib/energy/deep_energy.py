@@ -39,9 +39,8 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib.checks import check_finite_float, check_positive_int
+from course_lib.energy.losses import LOSS_DTYPE, energy_difference_and_penalty
 from course_lib.training import TwoPlayerModel, scaled_loss, unpack_batch
-
-LOSS_DTYPE = "float32"
 
 
 def batch_norm_layers(network):
@@ -151,13 +150,9 @@ class DeepEnergyModel(TwoPlayerModel):
     def energy_loss(self, energy_data, energy_model):
         """Eq. (7.10) as a loss whose gradient is the data term minus the model term:
         mean E(x) - mean E(G(z)), plus alpha (mean E(x)^2 + mean E(G(z))^2)."""
-        energy_data = ops.cast(energy_data, LOSS_DTYPE)
-        energy_model = ops.cast(energy_model, LOSS_DTYPE)
-        loss = ops.mean(energy_data) - ops.mean(energy_model)
-        if self.energy_regularization:
-            loss += self.energy_regularization * (ops.mean(ops.square(energy_data))
-                                                  + ops.mean(ops.square(energy_model)))
-        return loss
+        difference, penalty = energy_difference_and_penalty(energy_data, energy_model,
+                                                            self.energy_regularization)
+        return difference + penalty
 
     def generator_loss(self, energy_model, entropy):
         """Eq. (7.11) without log Z: mean E(G(z)) - entropy_weight * H."""

@@ -31,10 +31,13 @@ from course_lib.checks import (
     check_positive_int,
     check_seed,
 )
+from course_lib.energy.losses import LOSS_DTYPE, energy_difference_and_penalty
 from course_lib.training import GuardedFitMixin, scaled_loss, unpack_batch
-from course_lib.training.generators import check_data_range, check_in_data_range
-
-LOSS_DTYPE = "float32"
+from course_lib.training.generators import (
+    check_data_range,
+    check_in_data_range,
+    check_keras_model,
+)
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -66,8 +69,7 @@ class LangevinEBM(GuardedFitMixin, keras.Model):
                  buffer_size=10_000, reinit_probability=0.05, energy_regularization=0.1,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(energy, keras.Model):
-            raise TypeError(f"energy must be a keras.Model; got {type(energy).__name__}.")
+        check_keras_model(energy, "energy")
         self.data_range = check_data_range(data_range)
         if self.data_range is None:
             raise ValueError("data_range is required: fresh chains start uniform in it.")
@@ -159,12 +161,8 @@ class LangevinEBM(GuardedFitMixin, keras.Model):
     # ------------------------------------------------------------------------ training
     def energy_loss(self, energy_data, energy_model):
         """Eq. (7.14): mean E(x_data) - mean E(x_chain) + alpha (their mean squares)."""
-        energy_data = ops.cast(energy_data, LOSS_DTYPE)
-        energy_model = ops.cast(energy_model, LOSS_DTYPE)
-        loss = ops.mean(energy_data) - ops.mean(energy_model)
-        penalty = self.energy_regularization * (ops.mean(ops.square(energy_data))
-                                                + ops.mean(ops.square(energy_model)))
-        return loss, penalty
+        return energy_difference_and_penalty(energy_data, energy_model,
+                                             self.energy_regularization)
 
     def negative_samples(self, num_samples):
         """Chain ends for one training step: starts from the buffer (or fresh), run, and

@@ -62,13 +62,19 @@ def check_in_data_range(arr, data_range, name):
     return arr
 
 
+def check_keras_model(network, name):
+    """``network`` if it is a ``keras.Model``; a ``TypeError`` naming ``name`` otherwise."""
+    if not isinstance(network, keras.Model):
+        raise TypeError(f"{name} must be a keras.Model (for example keras.Sequential); got "
+                        f"{type(network).__name__}.")
+    return network
+
+
 def check_generator(generator, latent_dim):
     """Builds ``generator`` on one noise row and returns the width d of its samples; a clear
     error if it is no Keras model, does not take (n, latent_dim) noise or does not return
     flattened samples (n, d)."""
-    if not isinstance(generator, keras.Model):
-        raise TypeError(f"generator must be a keras.Model (for example keras.Sequential); got "
-                        f"{type(generator).__name__}.")
+    check_keras_model(generator, "generator")
     try:
         sample = generator(np.zeros((1, latent_dim), "float32"))
     except Exception as error:  # noqa: BLE001 -- any failure means the shapes do not fit

@@ -26,6 +26,7 @@ from course_lib.training.generators import (
     check_data_range,
     check_generator,
     check_in_data_range,
+    check_keras_model,
 )
 
 
@@ -48,11 +49,8 @@ class TwoPlayerModel(LatentGeneratorMixin, GuardedFitMixin, keras.Model):
     def __init__(self, generator, discriminator, *, latent_dim, discriminator_steps=1,
                  packing=1, data_range=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(discriminator, keras.Model):
-            raise TypeError(f"{self.second_player} must be a keras.Model (for example "
-                            f"keras.Sequential); got {type(discriminator).__name__}.")
-        if not isinstance(generator, keras.Model):      # before the second player's check
-            check_generator(generator, 1)
+        check_keras_model(generator, "generator")
+        check_keras_model(discriminator, self.second_player)
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.discriminator_steps = check_positive_int(discriminator_steps,
                                                       "discriminator_steps")
