@@ -19,7 +19,9 @@ numbers: a ``SeedGenerator`` draw is folded with the replica's id (:func:`replic
 so replicas neither duplicate work nor share their noise; on one device nothing changes.
 Persistent chains are shared out the same way: each replica advances its own rows
 (:func:`replica_rows`) and :func:`gather_replica_rows` puts the whole state back together,
-identical on every replica.
+identical on every replica. Noise added to a batch's rows (a VAE's latent draws) can instead
+be drawn by :func:`batch_normal` for the whole batch alike on every replica, each taking its
+own rows: the replicas then train on the numbers one device would draw.
 
 Used by every model family and by ``course_lib.evaluation`` (AIS, exact enumeration).
 """
@@ -102,6 +104,21 @@ def normal(shape, seed, dtype="float32"):
     if _is_stateless_seed(seed):
         return tf.random.stateless_normal(shape, seed=tf.cast(seed, tf.int32), dtype=dtype)
     return keras.random.normal(shape, seed=seed, dtype=dtype)
+
+
+def batch_normal(shape, seed, dtype="float32"):
+    """Standard normal draws for this replica's rows of a batch, ``shape`` = (its rows, ...),
+    taken from draws for the whole batch of every replica, made alike on all of them from a
+    ``SeedGenerator`` (:func:`replica_rows` picks the replica's block): training on R
+    replicas then draws, row for row, the numbers one device draws for the same batch. On
+    one device, Keras' own draw."""
+    if not isinstance(seed, keras.random.SeedGenerator):
+        raise ArgumentTypeError(f"seed must be a SeedGenerator; got {describe(seed)}.")
+    _, replicas = replica_position()
+    if replicas == 1:
+        return keras.random.normal(shape, seed=seed, dtype=dtype)
+    whole = keras.random.normal((shape[0] * replicas, *shape[1:]), seed=seed, dtype=dtype)
+    return replica_rows(whole)
 
 
 def replica_rows(x):

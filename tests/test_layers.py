@@ -6,7 +6,8 @@ Layers, bottom to top (README, package docstring):
     shared       data, training, plotting,           (foundation)
                  kernels, langevin
     families     boltzmann, variational, ...,        (foundation, shared; never each other)
-                 moment_matching, denoising, energy
+                 moment_matching, denoising, energy,
+                 translation
     evaluation   evaluation                          (foundation, shared; models only through
                                                       their named methods, never an import)
     tooling      course                              (anything)
@@ -32,7 +33,7 @@ PACKAGE_DIR = Path(course_lib.__file__).resolve().parent
 FOUNDATION = {"checks", "sampling"}
 SHARED = {"data", "training", "plotting", "kernels", "langevin"}
 FAMILIES = {"boltzmann", "variational", "adversarial", "flows", "moment_matching", "denoising",
-            "energy"}  # Chapter 8 adds its own
+            "energy", "translation"}
 EVALUATION = {"evaluation"}
 TOOLING = {"course"}
 ALLOWED = {  # layer -> the top-level parts of course_lib its modules may import

@@ -7,11 +7,13 @@ Offers:
 * ``mnist_splits`` (50k/10k/10k; ``"fixed"``, ``"threshold"`` or ``"none"`` binarization),
   ``binarize`` and ``DynamicBinarization`` (a ``keras.utils.PyDataset`` re-sampling pixels).
 * ``digits_8x8``: scikit-learn's bundled 8x8 digits (offline).
+* ``digits_28x28``: the same digits resampled to MNIST's frame (``upsample_digits``), with
+  a fixed train/test split: the second digit domain of Chapter 8's translations.
 * Synthetic toys with known optima live in :mod:`course_lib.data.toy`.
 * ``DataError`` and ``check_images`` (re-exported from :mod:`course_lib.checks`).
 
-Used by the notebooks on Boltzmann machines and RBMs (binarized MNIST, 8x8 digits) and
-VAEs (binarized MNIST).
+Used by the notebooks on Boltzmann machines and RBMs (binarized MNIST, 8x8 digits), VAEs
+(binarized MNIST), and unpaired translation (MNIST and the resampled 8x8 digits).
 
 The fixed binarization is frozen: pixel ``i`` (C order over ``[x_train (60k), x_test
 (10k)]``) is ``u_i < x_i / 255`` in float32, with ``u`` one draw of
@@ -368,3 +370,109 @@ def digits_8x8(*, binarize_threshold=None) -> dict:
             raise ValueError(f"binarize_threshold must be None or a number in [0, 1); got {t!r}.")
         x = (x > t).astype(np.float32)
     return {"x": x, "y": digits.target.astype(np.int64)}
+
+
+# SHA-256 of scikit-learn's bundled digits as uint8 (pixel counts 0..16 in C order) and labels
+DIGITS_SHA256 = {
+    "x": "8f26b2bd9d135c256808f68f14fdabddde6d9c7f869ae419704b051f0f14b3b3",
+    "y": "8ba4f891220f5e4c9c819638d1602d74b83618f167043c6da52a2a247841ddf0",
+}
+DIGITS_TEST_SIZE = 500   # the last 500 of the 1,797 digits; the first 1,297 train
+
+
+def _load_sklearn_digits():
+    """scikit-learn's digits as (uint8 counts (1797, 8, 8), int64 labels), checksum-verified."""
+    from sklearn.datasets import load_digits
+
+    try:
+        digits = load_digits()
+    except OSError as error:
+        raise DataError(f"scikit-learn's bundled digits could not be read ({error}); "
+                        "reinstall scikit-learn.") from None
+    x, y = digits.data, digits.target
+    if x.shape != (1797, 64) or y.shape != (1797,) or not np.array_equal(x, np.round(x)):
+        raise DataError(f"scikit-learn's digits should be 1,797 rows of 64 integer counts; "
+                        f"got data of shape {x.shape} and labels of shape {y.shape}.")
+    x, y = x.astype(np.uint8), y.astype(np.uint8)
+    for key, a in (("x", x), ("y", y)):
+        if (got := _sha256(a)) != DIGITS_SHA256[key]:
+            raise DataError(f"scikit-learn's digits ({key}) have SHA-256 {got}, not "
+                            f"{DIGITS_SHA256[key]}: this scikit-learn ships different data.")
+    return x.reshape(-1, 8, 8), y.astype(np.int64)
+
+
+def bilinear_matrix(n_in, n_out) -> np.ndarray:
+    """The (n_out, n_in) matrix of linear interpolation with half-pixel centres (output pixel
+    j samples the input at (j + 1/2) n_in / n_out - 1/2, clamped to [0, n_in - 1]; the rule
+    of ``tf.image.resize(..., "bilinear")`` without antialiasing). Each row sums to 1."""
+    n_in = check_positive_int(n_in, "n_in")
+    n_out = check_positive_int(n_out, "n_out")
+    centres = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    low = np.floor(centres).astype(int)
+    high = np.minimum(low + 1, n_in - 1)
+    weight = centres - low
+    matrix = np.zeros((n_out, n_in))
+    matrix[np.arange(n_out), low] += 1 - weight
+    matrix[np.arange(n_out), high] += weight
+    return matrix
+
+
+def upsample_digits(images, *, box=20, canvas=28) -> np.ndarray:
+    """8x8 digits in MNIST's frame: each image bilinearly resampled (:func:`bilinear_matrix`,
+    separable: A X A^T) to ``box`` x ``box`` and centred on a ``canvas`` x ``canvas`` zero
+    background, as MNIST puts its digits in a 20x20 box inside 28x28. Values keep their range.
+
+    Args:
+        images: (n, 8, 8) or (n, 64) array.
+        box, canvas: sizes, with ``canvas - box`` even and non-negative.
+
+    Returns:
+        float32 (n, canvas, canvas).
+    """
+    box = check_positive_int(box, "box")
+    canvas = check_positive_int(canvas, "canvas")
+    if canvas < box or (canvas - box) % 2:
+        raise ValueError(f"canvas - box must be even and >= 0 to centre the digit; got box="
+                         f"{box}, canvas={canvas}.")
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim == 2 and x.shape[1] == 64:
+        x = x.reshape(-1, 8, 8)
+    if x.ndim != 3 or x.shape[1:] != (8, 8):
+        raise DataError(f"images must be (n, 8, 8) or (n, 64); got shape {x.shape}.")
+    if not np.isfinite(x).all():
+        raise DataError("images contain NaN or infinite values.")
+    a = bilinear_matrix(8, box)
+    out = np.zeros((len(x), canvas, canvas), np.float32)
+    margin = (canvas - box) // 2
+    out[:, margin:margin + box, margin:margin + box] = np.einsum("ij,njk,lk->nil", a, x, a)
+    return out
+
+
+def digits_28x28(*, flatten=False) -> dict:
+    """A second digit domain in MNIST's format: scikit-learn's 1,797 bundled 8x8 digits
+    (43 writers, counts 0..16 of 4x4 blocks of 32x32 bitmaps; no download), scaled to
+    [0, 1] (counts / 16) and resampled by :func:`upsample_digits` (bilinear to 20x20, centred
+    on 28x28). They are blurred, thick digits: not USPS, and not comparable with it.
+
+    The split is fixed: the first 1,297 images train, the last ``DIGITS_TEST_SIZE`` (500)
+    are the held-out test set (the file cycles through the classes, so both parts are
+    balanced: 128-132 and 46-51 images per class).
+
+    Args:
+        flatten: return images as (n, 784) rather than (n, 28, 28).
+
+    Returns:
+        Dict with ``x_train``, ``y_train``, ``x_test``, ``y_test``; images float32 in [0, 1],
+        labels int64.
+
+    Raises:
+        DataError: if scikit-learn's data are missing or not the expected file.
+    """
+    flatten = check_bool(flatten, "flatten")
+    counts, labels = _load_sklearn_digits()
+    x = upsample_digits(counts.astype(np.float32) / 16)
+    if flatten:
+        x = x.reshape(len(x), -1)
+    cut = len(x) - DIGITS_TEST_SIZE
+    return {"x_train": x[:cut], "y_train": labels[:cut], "x_test": x[cut:],
+            "y_test": labels[cut:]}

@@ -15,6 +15,8 @@
   distances on features, mode coverage on known mixtures, nearest-neighbour memorisation
   checks); any generator, any chapter.
 - ``two_sample``: the kernel two-sample test, MMD^2 with a permutation p-value.
+- ``translation``: unpaired translation between digit domains: label preservation and
+  adaptation accuracies beside their source-only baselines, cycle error, feature distance.
 """
 
 from course_lib.evaluation.ais import (
@@ -55,6 +57,15 @@ from course_lib.evaluation.scores import (
     pseudo_log_likelihood,
     reconstruction_error,
 )
+from course_lib.evaluation.translation import (
+    TranslationAccuracy,
+    adaptation_accuracy,
+    classifier_images,
+    cycle_error,
+    feature_distance,
+    label_preservation,
+    train_digit_classifier,
+)
 from course_lib.evaluation.two_sample import TwoSampleTest, mmd_permutation_test
 from course_lib.evaluation.variational import (
     active_units,
@@ -64,6 +75,8 @@ from course_lib.evaluation.variational import (
 )
 
 __all__ = [
+    "TranslationAccuracy", "adaptation_accuracy", "classifier_images", "cycle_error",
+    "feature_distance", "label_preservation", "train_digit_classifier",
     "AISResult", "dbm_schedule",
     "ais_log_partition", "base_rate_visible_bias", "exact_dae_chain", "exact_dbn_bound",
     "published_schedule", "reverse_ais_log_partition",

@@ -1,6 +1,7 @@
 """Two networks trained against each other, one optimizer each: the machinery of Chapter 5's
 GAN, shared with the models that replace its discriminator by another second player (Chapter
-7's energy network).
+7's energy network), and with Chapter 8's translation models (their players are pairs of
+networks: :class:`PlayerOptimizersMixin` alone).
 
 :class:`TwoPlayerModel` holds a generator G(z) (``LatentGeneratorMixin``: the prior,
 ``sample``) and a second network that scores its samples (``self.discriminator``: a
@@ -30,7 +31,77 @@ from course_lib.training.generators import (
 )
 
 
-class TwoPlayerModel(LatentGeneratorMixin, GuardedFitMixin, keras.Model):
+class PlayerOptimizersMixin:
+    """``compile`` with one optimizer per player, for a ``GuardedFitMixin`` Keras model:
+    ``compile(generator_optimizer=..., <second_player>_optimizer=...)`` checks them, wraps
+    each in a loss scale under mixed precision, exposes them as ``generator_optimizer`` and
+    ``discriminator_optimizer`` and saves both with the model. A player may be several
+    networks (CycleGAN's two generators): the model's :meth:`player_variables` says which
+    variables each optimizer updates."""
+
+    second_player = "discriminator"
+    generator_optimizer = discriminator_optimizer = None
+
+    def compile(self, generator_optimizer, discriminator_optimizer, **kwargs):
+        """One optimizer per player; other arguments as in ``keras.Model.compile``
+        (``jit_compile``, ``steps_per_execution``). A Keras ``loss`` is refused: the game's
+        losses are the model's own."""
+        second = f"{self.second_player}_optimizer"
+        for name, optimizer in (("generator_optimizer", generator_optimizer),
+                                (second, discriminator_optimizer)):
+            if not isinstance(optimizer, keras.optimizers.Optimizer):
+                raise TypeError(f"{name} must be a keras.optimizers.Optimizer; got "
+                                f"{type(optimizer).__name__}.")
+        if generator_optimizer is discriminator_optimizer:
+            raise ValueError("the two players need two optimizer objects (an optimizer keeps "
+                             "state for the variables it updates); got the same one twice.")
+        for name in ("loss", "optimizer", "metrics"):
+            if kwargs.get(name) is not None:
+                raise ValueError(f"{type(self).__name__}.compile takes no {name}=: the game's "
+                                 "losses and metrics are the model's own; pass "
+                                 f"generator_optimizer and {second}.")
+        super().compile(optimizer=None, **kwargs)     # no third optimizer beside the two
+        if self.dtype_policy.name == "mixed_float16":
+            # What compile() does for a model's one optimizer: a dynamic loss scale, which
+            # train_step's scaled_loss multiplies in and apply() divides out again.
+            generator_optimizer, discriminator_optimizer = (
+                o if isinstance(o, keras.optimizers.LossScaleOptimizer)
+                else keras.optimizers.LossScaleOptimizer(o)
+                for o in (generator_optimizer, discriminator_optimizer))
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+
+    @property
+    def update_optimizer(self):
+        """The generator's: one update of the game is one generator update (``Evaluator``
+        counts these)."""
+        return self.generator_optimizer
+
+    def player_variables(self):
+        """``(the generator's variables, the second player's)``: what each optimizer
+        updates. A model whose players are several networks lists them all."""
+        raise NotImplementedError
+
+    def optimizer_variables(self):
+        if self.generator_optimizer is None:
+            return []
+        generator_variables, second_variables = self.player_variables()
+        return [(self.generator_optimizer, generator_variables),
+                (self.discriminator_optimizer, second_variables)]
+
+    def get_compile_config(self):
+        config = {key: value for key, value in super().get_compile_config().items()
+                  if key not in ("optimizer", "loss", "metrics", "loss_weights",
+                                 "weighted_metrics")}   # the game's own; refused by compile
+        return {**config,
+                "generator_optimizer": keras.saving.serialize_keras_object(
+                    self.generator_optimizer),
+                f"{self.second_player}_optimizer": keras.saving.serialize_keras_object(
+                    self.discriminator_optimizer)}
+
+
+class TwoPlayerModel(LatentGeneratorMixin, PlayerOptimizersMixin, GuardedFitMixin,
+                     keras.Model):
     """A generator and a second network, one optimizer each (see the module docstring).
 
     Args:
@@ -91,57 +162,9 @@ class TwoPlayerModel(LatentGeneratorMixin, GuardedFitMixin, keras.Model):
                              "one input.")
         return data_dim
 
-    # ----------------------------------------------------------------- compile and state
-    def compile(self, generator_optimizer, discriminator_optimizer, **kwargs):
-        """One optimizer per player; other arguments as in ``keras.Model.compile``
-        (``jit_compile``, ``steps_per_execution``). A Keras ``loss`` is refused: the game's
-        losses are the model's own."""
-        second = f"{self.second_player}_optimizer"
-        for name, optimizer in (("generator_optimizer", generator_optimizer),
-                                (second, discriminator_optimizer)):
-            if not isinstance(optimizer, keras.optimizers.Optimizer):
-                raise TypeError(f"{name} must be a keras.optimizers.Optimizer; got "
-                                f"{type(optimizer).__name__}.")
-        if generator_optimizer is discriminator_optimizer:
-            raise ValueError("the two players need two optimizer objects (an optimizer keeps "
-                             "state for the variables it updates); got the same one twice.")
-        for name in ("loss", "optimizer", "metrics"):
-            if kwargs.get(name) is not None:
-                raise ValueError(f"{type(self).__name__}.compile takes no {name}=: the game's "
-                                 "losses and metrics are the model's own; pass "
-                                 f"generator_optimizer and {second}.")
-        super().compile(optimizer=None, **kwargs)     # no third optimizer beside the two
-        if self.dtype_policy.name == "mixed_float16":
-            # What compile() does for a model's one optimizer: a dynamic loss scale, which
-            # train_step's scaled_loss multiplies in and apply() divides out again.
-            generator_optimizer, discriminator_optimizer = (
-                o if isinstance(o, keras.optimizers.LossScaleOptimizer)
-                else keras.optimizers.LossScaleOptimizer(o)
-                for o in (generator_optimizer, discriminator_optimizer))
-        self.generator_optimizer = generator_optimizer
-        self.discriminator_optimizer = discriminator_optimizer
-
-    @property
-    def update_optimizer(self):
-        """The generator's: one update of the game is one generator update (``Evaluator``
-        counts these)."""
-        return self.generator_optimizer
-
-    def optimizer_variables(self):
-        if self.generator_optimizer is None:
-            return []
-        return [(self.generator_optimizer, self.generator.trainable_variables),
-                (self.discriminator_optimizer, self.discriminator.trainable_variables)]
-
-    def get_compile_config(self):
-        config = {key: value for key, value in super().get_compile_config().items()
-                  if key not in ("optimizer", "loss", "metrics", "loss_weights",
-                                 "weighted_metrics")}   # the game's own; refused by compile
-        return {**config,
-                "generator_optimizer": keras.saving.serialize_keras_object(
-                    self.generator_optimizer),
-                f"{self.second_player}_optimizer": keras.saving.serialize_keras_object(
-                    self.discriminator_optimizer)}
+    def player_variables(self):
+        return (self.generator.trainable_variables,
+                self.discriminator.trainable_variables)
 
     def get_config(self):
         config = super().get_config()
