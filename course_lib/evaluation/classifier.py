@@ -101,8 +101,13 @@ def classifier_outputs(classifier, images, *, batch_size=1000):
     """``(features (n, 64), probabilities (n, 10))`` as float64 NumPy arrays."""
     batch_size = check_positive_int(batch_size, "batch_size")
     x = _images(images)
-    both = keras.Model(classifier.inputs, [classifier.get_layer(FEATURES_LAYER).output,
-                                           classifier.outputs[0]])
+    # One two-output view per classifier, kept on it: a new view per call would compile a new
+    # predict function each time (and Keras warns about retracing after a few).
+    both = classifier.__dict__.get("_features_and_logits")
+    if both is None:
+        both = keras.Model(classifier.inputs, [classifier.get_layer(FEATURES_LAYER).output,
+                                               classifier.outputs[0]])
+        classifier.__dict__["_features_and_logits"] = both
     features, logits = both.predict(x, batch_size=batch_size, verbose=0)
     logits = logits.astype(np.float64)
     logits -= logits.max(axis=1, keepdims=True)

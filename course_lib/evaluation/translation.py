@@ -114,20 +114,31 @@ def train_digit_classifier(images, labels, *, epochs=10, batch_size=64, seed=0,
 
 
 def adaptation_accuracy(model, direction, source_images, source_labels, target_images,
-                        target_labels, *, epochs=10, seed=0):
+                        target_labels, *, epochs=10, seed=0, source_only=None):
     """Classifiers trained on the source training images (in [-1, 1]) with their labels,
     untranslated (the baseline) and translated by ``model`` into the target domain, each
-    reading the target domain's real test images."""
+    reading the target domain's real test images.
+
+    ``source_only``: the baseline's accuracy when it is already known (the same images,
+    labels, epochs and seed give the same classifier), so that scoring several models trains
+    it once; None trains it here."""
     direction = _check_direction(direction)
     source_labels = _labels(source_labels, len(source_images), "source_labels")
     target_labels = _labels(target_labels, len(target_images), "target_labels")
     target = classifier_images(target_images)
-    scores = []
-    for images in (source_images, model.translate(source_images, direction)):
+
+    def trained_on(images):
         classifier = train_digit_classifier(classifier_images(images), source_labels,
                                             epochs=epochs, seed=seed)
-        scores.append(accuracy(classifier, target, target_labels))
-    return TranslationAccuracy(direction, *scores)
+        return accuracy(classifier, target, target_labels)
+
+    if source_only is None:
+        source_only = trained_on(source_images)
+    elif not (isinstance(source_only, float) and 0.0 <= source_only <= 1.0):
+        raise ValueError(f"source_only must be None or an accuracy in [0, 1]; got "
+                         f"{describe(source_only)}.")
+    return TranslationAccuracy(direction, source_only,
+                               trained_on(model.translate(source_images, direction)))
 
 
 def cycle_error(model, images, domain):
