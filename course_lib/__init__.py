@@ -8,7 +8,8 @@ apart)::
       sampling.py      random streams, Markov-chain runs, enumeration of binary states
       kernels.py       Gaussian kernels and the MMD with its gradient (Chapter 7)
       langevin.py      Langevin dynamics on an energy (Chapter 7)
-      data/            MNIST offline, binarizations, 8x8 digits; data.toy: synthetic sets
+      data/            MNIST offline, binarizations, 8x8 digits (and resampled to 28x28);
+                       data.toy: synthetic sets
       training/        the shared fit (array input, guard), divergence guard, checkpoints,
                        evaluation callbacks, the two-player base and the generator's prior
       plotting.py      figures every chapter uses
@@ -19,10 +20,9 @@ apart)::
       moment_matching/ Chapter 7: the GMMN
       denoising/       Chapter 7: the denoising autoencoder, walkback, its Markov chain
       energy/          Chapter 7: deep energy model with a generator, Langevin-sampled EBM
+      translation/     Chapter 8: CycleGAN and UNIT on two unpaired image domains
       evaluation/      exact likelihood, AIS, importance-weighted bounds, scores
       course/          smoke-mode config, results log, exercise release and grading
-
-Chapter 8 adds its family beside these (image translation).
 
 Dependencies point one way: ``checks`` and ``sampling`` at the bottom; ``data``,
 ``training``, ``plotting``, ``kernels`` and ``langevin`` use only those; model families use

@@ -27,7 +27,13 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from course_lib.checks import DataError, check_bool, check_images, check_positive_int
+from course_lib.checks import (
+    DataError,
+    check_bool,
+    check_images,
+    check_positive_int,
+    check_seed,
+)
 from course_lib.evaluation.samples import (
     MeanWithError,
     choose_parzen_sigma,
@@ -43,20 +49,30 @@ CLASSIFIER_SHA256 = "ac8f2e6684ad41b40b9f580f6226382d36984d330943cc49e670b4b06f7
 FEATURES_LAYER = "features"
 
 
-def mnist_classifier_network():
+def mnist_classifier_network(seed=None):
     """The architecture (untrained): two 3x3 convolutions with max pooling, a 64-unit
-    feature layer (``FEATURES_LAYER``, the features of the distances) and 10 logits."""
+    feature layer (``FEATURES_LAYER``, the features of the distances) and 10 logits.
+    ``seed``: an int seeds every initial weight and the dropout (None: Keras' global
+    generator)."""
+    seed = check_seed(seed, allow_none=True)
+
+    def init(k):
+        return keras.initializers.GlorotUniform(seed=None if seed is None else seed + k)
+
     return keras.Sequential([
         keras.Input((784,)),
         keras.layers.Reshape((28, 28, 1)),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1"),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1",
+                            kernel_initializer=init(0)),
         keras.layers.MaxPooling2D(name="pool1"),
-        keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2"),
+        keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2",
+                            kernel_initializer=init(1)),
         keras.layers.MaxPooling2D(name="pool2"),
         keras.layers.Flatten(name="flatten"),
-        keras.layers.Dropout(0.3, name="dropout"),
-        keras.layers.Dense(64, activation="relu", name=FEATURES_LAYER),
-        keras.layers.Dense(10, name="logits"),
+        keras.layers.Dropout(0.3, name="dropout", seed=seed),
+        keras.layers.Dense(64, activation="relu", name=FEATURES_LAYER,
+                           kernel_initializer=init(2)),
+        keras.layers.Dense(10, name="logits", kernel_initializer=init(3)),
     ], name="mnist_classifier")
 
 

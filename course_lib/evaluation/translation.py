@@ -27,7 +27,13 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from course_lib.checks import DataError, check_positive_int, check_seed, describe
+from course_lib.checks import (
+    DataError,
+    check_finite_float,
+    check_positive_int,
+    check_seed,
+    describe,
+)
 from course_lib.evaluation.classifier import classifier_outputs, mnist_classifier_network
 from course_lib.evaluation.samples import frechet_distance
 
@@ -41,9 +47,12 @@ def classifier_images(images):
     if x.ndim != 4:
         raise DataError(f"images must be (n, height, width, channels) in [-1, 1]; got shape "
                         f"{x.shape}.")
-    if not np.isfinite(x).all() or x.min() < -1.0 or x.max() > 1.0:
-        raise DataError(f"images must be finite and lie in [-1, 1]; got values in "
-                        f"[{np.nanmin(x):g}, {np.nanmax(x):g}].")
+    if not np.isfinite(x).all():
+        raise DataError(f"images must be finite; got {x.size - np.isfinite(x).sum()} NaN or "
+                        "inf values.")
+    if x.min() < -1.0 or x.max() > 1.0:
+        raise DataError(f"images must lie in [-1, 1]; got values in [{x.min():g}, "
+                        f"{x.max():g}].")
     return ((x + 1.0) / 2.0).reshape(len(x), -1)
 
 
@@ -97,7 +106,11 @@ def train_digit_classifier(images, labels, *, epochs=10, batch_size=64, seed=0,
                            learning_rate=1e-3):
     """A digit classifier of the course's architecture (``mnist_classifier_network``)
     trained on ``images`` ((n, 784) in [0, 1]) and integer ``labels`` with Adam, for a
-    domain without a shipped classifier or for the adaptation score. Silent."""
+    domain without a shipped classifier or for the adaptation score. Silent.
+
+    ``seed`` fixes the initial weights, the dropout and each epoch's order (a NumPy
+    permutation), so the same call gives the same classifier; Keras' global random state
+    is neither read for them nor reset."""
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
     seed = check_seed(seed)
@@ -105,11 +118,13 @@ def train_digit_classifier(images, labels, *, epochs=10, batch_size=64, seed=0,
     if x.ndim != 2 or x.shape[1] != 784 or x.min() < 0 or x.max() > 1:
         raise DataError(f"images must be (n, 784) intensities in [0, 1]; got {describe(images)}.")
     y = _labels(labels, len(x))
-    keras.utils.set_random_seed(seed)
-    model = mnist_classifier_network()
+    model = mnist_classifier_network(seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     return model
 
 
@@ -134,9 +149,9 @@ def adaptation_accuracy(model, direction, source_images, source_labels, target_i
 
     if source_only is None:
         source_only = trained_on(source_images)
-    elif not (isinstance(source_only, float) and 0.0 <= source_only <= 1.0):
-        raise ValueError(f"source_only must be None or an accuracy in [0, 1]; got "
-                         f"{describe(source_only)}.")
+    else:
+        source_only = check_finite_float(source_only, "source_only", at_least=0.0,
+                                         at_most=1.0)
     return TranslationAccuracy(direction, source_only,
                                trained_on(model.translate(source_images, direction)))
 

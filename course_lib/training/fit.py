@@ -165,6 +165,8 @@ def unpaired_dataset(x, y, batch_size, *, shuffle=True, seed=None, epoch=0):
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31))
     sizes = (len(x), len(y))
+    if min(sizes) == 0:
+        raise ValueError(f"both sets need at least one row; got {sizes[0]} and {sizes[1]}.")
     num_rows = max(sizes)
     num_batches = -(-num_rows // batch_size)
     sets = (tf.constant(x), tf.constant(y))

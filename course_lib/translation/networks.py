@@ -7,8 +7,10 @@
   convolution but the last is followed by instance normalization and ReLU.
 - :func:`patch_discriminator`: a PatchGAN for 28x28: two stride-2 4x4 convolutions (the
   second instance-normalized) with leaky ReLU, then a 3x3 convolution to one output per
-  patch: a 7x7 grid of real/fake verdicts, each on an 18x18 receptive field (the paper's
-  70x70 PatchGAN judges 256x256 images in overlapping 70x70 patches).
+  patch: a 7x7 grid of real/fake verdicts, each seeing an 18x18 window through its
+  convolutions (the paper's 70x70 PatchGAN judges 256x256 images in overlapping 70x70
+  patches). As in the paper's, the instance normalization's statistics pool the whole
+  feature map, so every verdict also depends a little on the rest of the image.
 - :func:`unit_networks`: UNIT's two encoder-generator pairs for 28x28, whose last encoder
   layer and first generator layer are shared: domain-specific fronts (28 -> 14 -> 7), one
   shared residual block and a 1x1 convolution to the latent mean (7x7xc), one shared

@@ -314,7 +314,7 @@ def _notebook_code(stem):
 
 def test_there_are_notes_to_check():
     assert [p.stem for p in NOTES] == ["01_rbm", "02_dbn", "03_dbm", "04_vae", "05_gan",
-                                       "06_flows", "07_gmmn_gsn_ebm"]
+                                       "06_flows", "07_gmmn_gsn_ebm", "08_cyclegan_unit"]
 
 
 @pytest.mark.parametrize("path", NOTES, ids=lambda p: p.name)

@@ -313,3 +313,196 @@ def test_check_images_accepts_and_converts():
 def test_check_images_errors(x, kwargs, match):
     with pytest.raises(data.DataError, match=match):
         data.check_images(x, name="v", **kwargs)
+
+
+# ----- the second digit domain of Chapter 8: 8x8 digits in MNIST's 28x28 frame -------------
+
+
+@pytest.fixture(scope="module")
+def digits28():
+    return data.digits_28x28()
+
+
+def tf_resize_in_frame(images8, box=20, canvas=28):
+    """The oracle: TensorFlow's own bilinear resize (half-pixel centres, no antialiasing) of
+    (n, 8, 8) images to box x box, pasted in the centre of a zero canvas (shares no code
+    with ``bilinear_matrix``)."""
+    import tensorflow as tf
+
+    resized = tf.image.resize(np.asarray(images8, np.float32)[..., None], (box, box),
+                              method="bilinear", antialias=False).numpy()[..., 0]
+    out = np.zeros((len(resized), canvas, canvas), np.float32)
+    m = (canvas - box) // 2
+    out[:, m:m + box, m:m + box] = resized
+    return out
+
+
+@pytest.mark.parametrize(("n_in", "n_out", "expected"), [
+    # output pixel j samples the input at (j + 1/2) n_in / n_out - 1/2, clamped
+    (2, 4, [[1, 0], [0.75, 0.25], [0.25, 0.75], [0, 1]]),   # -0.25, 0.25, 0.75, 1.25
+    (4, 2, [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]]),           # 0.5, 2.5
+    (3, 3, np.eye(3)),                                      # same size: the identity
+    (1, 3, [[1], [1], [1]]),                                # one input pixel: a constant
+])
+def test_bilinear_matrix_on_hand_derived_cases(n_in, n_out, expected):
+    # Catches full-pixel instead of half-pixel centres (2 -> 4 would give rows [1, 0],
+    # [0.5, 0.5], [0, 1], [0, 1]), a missing clamp (weights outside [0, 1]) and swapped axes.
+    np.testing.assert_allclose(data.bilinear_matrix(n_in, n_out), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(8, 20), (8, 28), (5, 3), (7, 7), (1, 4), (3, 11)])
+def test_bilinear_matrix_rows_are_convex_weights(n_in, n_out):
+    # an interpolation keeps constants: each row sums to 1, weights in [0, 1], and at most
+    # two neighbouring input pixels per row
+    a = data.bilinear_matrix(n_in, n_out)
+    assert a.shape == (n_out, n_in)
+    np.testing.assert_allclose(a.sum(axis=1), 1.0, atol=1e-12)
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    for row in a:
+        support = np.flatnonzero(row)
+        assert len(support) <= 2 and (len(support) < 2 or support[1] == support[0] + 1)
+
+
+def test_upsample_digits_is_tf_bilinear_resize_centred_on_a_zero_canvas():
+    # Catches a transposed resampling (A^T X A, or A X^T A^T: the test images are not
+    # symmetric), an off-centre paste, a nonzero background and a rescaled range.
+    rng = np.random.default_rng(0)
+    x = rng.random((5, 8, 8))
+    out = data.upsample_digits(x)
+    assert out.shape == (5, 28, 28) and out.dtype == np.float32
+    np.testing.assert_allclose(out, tf_resize_in_frame(x), atol=1e-6)
+    # other sizes, and flat (n, 64) rows read as (n, 8, 8) in C order
+    np.testing.assert_allclose(data.upsample_digits(x.reshape(5, 64), box=12, canvas=16),
+                               tf_resize_in_frame(x, box=12, canvas=16), atol=1e-6)
+    np.testing.assert_allclose(data.upsample_digits(x, box=8, canvas=8), x, atol=1e-6)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"images": np.zeros((2, 7, 7))}, data.DataError, r"\(n, 8, 8\) or \(n, 64\); got shape "
+                                                      r"\(2, 7, 7\)"),
+    ({"images": np.zeros((2, 63))}, data.DataError, r"got shape \(2, 63\)"),
+    ({"images": np.full((1, 8, 8), np.nan)}, data.DataError, "NaN or infinite"),
+    ({"box": 19}, ValueError, "canvas - box must be even.*box=19, canvas=28"),
+    ({"box": 30}, ValueError, "canvas - box must be even and >= 0.*box=30, canvas=28"),
+    ({"box": 0}, ValueError, "box"),
+    ({"canvas": 2.5}, TypeError, "canvas"),
+])
+def test_upsample_digits_refuses_bad_inputs(kwargs, error, match):
+    kwargs = {"images": np.zeros((2, 8, 8)), **kwargs}
+    with pytest.raises(error, match=match):
+        data.upsample_digits(kwargs.pop("images"), **kwargs)
+
+
+def test_digits_28x28_split_shapes_range_and_class_balance(digits28):
+    d = digits28
+    assert sorted(d) == ["x_test", "x_train", "y_test", "y_train"]
+    assert d["x_train"].shape == (1297, 28, 28) and d["x_test"].shape == (500, 28, 28)
+    assert d["y_train"].shape == (1297,) and d["y_test"].shape == (500,)
+    assert d["x_train"].dtype == d["x_test"].dtype == np.float32
+    assert d["y_train"].dtype == d["y_test"].dtype == np.int64
+    for x in (d["x_train"], d["x_test"]):
+        assert x.min() == 0.0 and x.max() == 1.0   # counts / 16: 0 and 16 both occur
+        # MNIST's frame: nothing outside the centred 20x20 box
+        assert not x[:, :4].any() and not x[:, 24:].any()
+        assert not x[:, :, :4].any() and not x[:, :, 24:].any()
+    # every class in both parts, balanced as the docstring says (128-132 and 46-51)
+    train, test = np.bincount(d["y_train"], minlength=10), np.bincount(d["y_test"], minlength=10)
+    assert len(train) == len(test) == 10
+    assert train.min() >= 128 and train.max() <= 132
+    assert test.min() >= 46 and test.max() <= 51
+
+
+def test_digits_28x28_are_scikit_learns_digits_resampled_first_1297_train(digits28):
+    # Oracle: scikit-learn's file read directly, / 16, resized by TensorFlow. Catches a
+    # shuffled or reversed split, labels out of step with their images, a wrong scale
+    # (/ 15, / 255) and any departure from the resampling rule.
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    expected = tf_resize_in_frame(raw.data.reshape(-1, 8, 8) / 16.0)
+    np.testing.assert_allclose(digits28["x_train"], expected[:1297], atol=1e-6)
+    np.testing.assert_allclose(digits28["x_test"], expected[1297:], atol=1e-6)
+    np.testing.assert_array_equal(digits28["y_train"], raw.target[:1297])
+    np.testing.assert_array_equal(digits28["y_test"], raw.target[1297:])
+
+
+def test_digits_28x28_test_split_shares_no_image_with_train(digits28):
+    # scikit-learn's 1,797 digits hold no exact duplicate (checked: all distinct as 8x8
+    # counts), so no test image may reappear among the training images.
+    train = {row.tobytes() for row in digits28["x_train"]}
+    assert not [i for i, row in enumerate(digits28["x_test"]) if row.tobytes() in train]
+    assert len(train) == 1297
+
+
+def test_digits_28x28_flatten(digits28):
+    flat = data.digits_28x28(flatten=True)
+    assert flat["x_train"].shape == (1297, 784) and flat["x_test"].shape == (500, 784)
+    for key in ("x_train", "x_test"):
+        np.testing.assert_array_equal(flat[key], digits28[key].reshape(-1, 784))
+    for key in ("y_train", "y_test"):
+        np.testing.assert_array_equal(flat[key], digits28[key])
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_digits_28x28_refuses_a_flag_that_is_not_a_bool(bad):
+    with pytest.raises(TypeError, match=f"flatten must be True or False; got {bad!r}"):
+        data.digits_28x28(flatten=bad)
+
+
+def test_digits_28x28_refuses_a_wrong_checksum(monkeypatch):
+    monkeypatch.setitem(data.DIGITS_SHA256, "x", "0" * 64)
+    with pytest.raises(data.DataError, match=r"digits \(x\) have SHA-256 8f26b2bd.*not 0000"):
+        data.digits_28x28()
+
+
+def _patched_load_digits(monkeypatch, change):
+    """scikit-learn's load_digits returning its data altered by ``change``."""
+    import sklearn.datasets
+
+    original = sklearn.datasets.load_digits
+
+    def load_digits(*args, **kwargs):
+        bunch = original(*args, **kwargs)
+        return change(bunch)
+
+    monkeypatch.setattr(sklearn.datasets, "load_digits", load_digits)
+
+
+def test_digits_28x28_refuses_corrupted_data(monkeypatch):
+    def one_pixel(bunch):
+        bunch.data = bunch.data.copy()
+        bunch.data[100, 30] = (bunch.data[100, 30] + 1) % 17
+        return bunch
+
+    _patched_load_digits(monkeypatch, one_pixel)
+    with pytest.raises(data.DataError, match=r"digits \(x\) have SHA-256 .* different data"):
+        data.digits_28x28()
+
+
+def test_digits_28x28_refuses_relabelled_data(monkeypatch):
+    def relabel(bunch):
+        bunch.target = bunch.target.copy()
+        bunch.target[0] = (bunch.target[0] + 1) % 10
+        return bunch
+
+    _patched_load_digits(monkeypatch, relabel)
+    with pytest.raises(data.DataError, match=r"digits \(y\) have SHA-256"):
+        data.digits_28x28()
+
+
+def test_digits_28x28_refuses_data_of_another_shape_or_unreadable(monkeypatch):
+    def truncate(bunch):
+        bunch.data, bunch.target = bunch.data[:100], bunch.target[:100]
+        return bunch
+
+    _patched_load_digits(monkeypatch, truncate)
+    with pytest.raises(data.DataError, match=r"1,797 rows of 64 integer counts; got data of "
+                                             r"shape \(100, 64\)"):
+        data.digits_28x28()
+
+    def unreadable(bunch):
+        raise OSError("no such file")
+
+    _patched_load_digits(monkeypatch, unreadable)
+    with pytest.raises(data.DataError, match="could not be read.*reinstall scikit-learn"):
+        data.digits_28x28()

@@ -21,6 +21,7 @@ from course_lib.training import (
     replica_scale,
     resume,
     unpack_batch,
+    unpaired_dataset,
 )
 
 
@@ -363,3 +364,122 @@ def test_every_players_optimizer_is_built_before_the_first_trace():
         model.fit(np.ones((8, 4), "float32"), verbose=0)      # refused before tracing
     model.fit(np.ones((8, 3), "float32"), verbose=0)            # and a later fit works
     assert model.a_optimizer.built and model.b_optimizer.built
+
+
+# ----- unpaired_dataset: two domains of any sizes -----------------------------------------
+def rows(n, start=0, shape=(2,)):
+    """n rows, row i filled with the value start + i (so a row names itself)."""
+    values = np.arange(start, start + n, dtype="float32")
+    return np.broadcast_to(values.reshape(-1, *[1] * len(shape)), (n, *shape)).copy()
+
+
+def unpaired_orders(x, y, batch_size, **kwargs):
+    """The row indices of one pass over unpaired_dataset, per set, and the batch sizes."""
+    batches = list(unpaired_dataset(x, y, batch_size, **kwargs).as_numpy_iterator())
+    orders, sizes = [], []
+    for k, data in enumerate((x, y)):
+        got = np.concatenate([b[k] for b in batches]).reshape(-1, data[0].size)
+        assert (got == got[:, :1]).all()            # each delivered row is one stored row
+        orders.append(got[:, 0].astype(int) - int(data.flat[0]))
+        sizes.append([len(b[k]) for b in batches])
+    assert sizes[0] == sizes[1]
+    return orders[0], orders[1], sizes[0]
+
+
+def assert_cycled_blocks(order, size):
+    """Each run of ``size`` consecutive draws of the smaller set is a permutation of it."""
+    for start in range(0, len(order) - size + 1, size):
+        assert sorted(order[start:start + size]) == list(range(size)), (start, order)
+    tail = order[len(order) - len(order) % size:]
+    assert len(set(tail)) == len(tail) and set(tail) <= set(range(size))
+
+
+@pytest.mark.parametrize("larger_first", [True, False], ids=["x larger", "y larger"])
+def test_unpaired_dataset_runs_the_larger_set_once_and_cycles_the_smaller(larger_first):
+    # 10 and 3 rows, batches of 4: batches 4, 4, 2 (the partial batch kept); the larger set
+    # once, every row once; the smaller one 10 = 3 + 3 + 3 + 1 draws, each block of 3 a
+    # permutation, so each row 3 or 4 times. Catches a pass over the smaller set (3 rows,
+    # 1 batch), an i.i.d. draw with replacement, a dropped partial batch, and the two sets'
+    # roles tied to their positions instead of their sizes.
+    big, small = rows(10), rows(3, start=100)
+    x, y = (big, small) if larger_first else (small, big)
+    order_x, order_y, sizes = unpaired_orders(x, y, 4, seed=3)
+    big_order, small_order = (order_x, order_y) if larger_first else (order_y, order_x)
+    assert sizes == [4, 4, 2]
+    assert sorted(big_order) == list(range(10))
+    assert sorted(np.bincount(small_order, minlength=3)) == [3, 3, 4]
+    assert_cycled_blocks(small_order, 3)
+
+
+def test_unpaired_dataset_reshuffles_every_repetition_of_the_smaller_set():
+    # 5 rows cycled 8 times against 40: the 8 blocks of one pass are not one permutation
+    # repeated (probability 120^-7 for a correct shuffle); each is a permutation.
+    _, order, _ = unpaired_orders(rows(40), rows(5, start=50), 8, seed=0)
+    assert_cycled_blocks(order, 5)
+    blocks = {tuple(order[i:i + 5]) for i in range(0, 40, 5)}
+    assert len(blocks) > 1
+    # and the larger set is shuffled too, not in its stored order
+    big, _, _ = unpaired_orders(rows(40), rows(5, start=50), 8, seed=0)
+    assert list(big) != list(range(40))
+
+
+def test_unpaired_dataset_equal_sizes_use_every_row_of_both_once():
+    order_x, order_y, sizes = unpaired_orders(rows(7), rows(7, start=20), 3, seed=1)
+    assert sizes == [3, 3, 1]
+    assert sorted(order_x) == sorted(order_y) == list(range(7))
+
+
+def test_unpaired_dataset_order_is_keyed_by_seed_and_epoch():
+    x, y = rows(10), rows(3, start=100)
+
+    def order(**kwargs):
+        return np.concatenate(unpaired_orders(x, y, 4, **kwargs)[:2])
+
+    first = order(seed=5, epoch=0)
+    np.testing.assert_array_equal(first, order(seed=5, epoch=0))   # reproducible
+    assert not np.array_equal(first, order(seed=5, epoch=1))        # a new order per epoch
+    assert not np.array_equal(first, order(seed=6, epoch=0))        # and per seed
+    # a tf.Variable epoch is read when an iterator starts: one dataset, a new order per pass,
+    # each the order of that epoch number
+    epoch = tf.Variable(0, dtype=tf.int64)
+    dataset = unpaired_dataset(x, y, 4, seed=5, epoch=epoch)
+    for e in (0, 1, 2):
+        epoch.assign(e)
+        batches = list(dataset.as_numpy_iterator())
+        got = [np.concatenate([b[k] for b in batches])[:, 0] for k in (0, 1)]
+        np.testing.assert_array_equal(np.concatenate([got[0], got[1] - 100]),
+                                      order(seed=5, epoch=e))
+
+
+def test_unpaired_dataset_without_shuffle_gives_the_stored_orders_the_smaller_cycled():
+    order_x, order_y, sizes = unpaired_orders(rows(10), rows(3, start=100), 4, shuffle=False)
+    assert list(order_x) == list(range(10))
+    assert list(order_y) == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
+    assert sizes == [4, 4, 2]
+
+
+def test_unpaired_dataset_batches_and_cardinality():
+    # whole batches have a static shape; a partial last batch is kept and counted; a batch
+    # larger than both sets is one batch of the larger set's size
+    whole = unpaired_dataset(rows(10, shape=(2, 3)), rows(3, shape=(2, 3)), 5, seed=0)
+    assert [tuple(s.shape) for s in whole.element_spec] == [(5, 2, 3), (5, 2, 3)]
+    assert int(whole.cardinality()) == 2
+    partial = unpaired_dataset(rows(10), rows(3), 4, seed=0)
+    assert int(partial.cardinality()) == 3
+    order_x, order_y, sizes = unpaired_orders(rows(10), rows(3, start=100), 16, seed=0)
+    assert sizes == [10]
+    assert sorted(order_x) == list(range(10)) and sorted(np.bincount(order_y)) == [3, 3, 4]
+
+
+def test_unpaired_dataset_refuses_an_empty_set_clearly():
+    # An empty domain cannot be cycled: it should be refused with a ValueError that says
+    # so, not fail inside the tf.data trace with a ZeroDivisionError (StagingError).
+    with pytest.raises(ValueError, match="(?i)empty|at least one"):
+        unpaired_dataset(rows(4), rows(0), 2, seed=0)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "4"])
+def test_unpaired_dataset_refuses_a_bad_batch_size(bad):
+    with pytest.raises((TypeError, ValueError), match=f"batch_size must be an integer >= 1; "
+                                                      f"got {bad!r}"):
+        unpaired_dataset(rows(4), rows(2), bad, seed=0)
