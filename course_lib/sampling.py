@@ -109,16 +109,33 @@ def normal(shape, seed, dtype="float32"):
 def batch_normal(shape, seed, dtype="float32"):
     """Standard normal draws for this replica's rows of a batch, ``shape`` = (its rows, ...),
     taken from draws for the whole batch of every replica, made alike on all of them from a
-    ``SeedGenerator`` (:func:`replica_rows` picks the replica's block): training on R
-    replicas then draws, row for row, the numbers one device draws for the same batch. On
-    one device, Keras' own draw."""
+    ``SeedGenerator`` (:func:`replica_offset` locates the replica's block): training on R
+    replicas then draws, row for row, the numbers one device draws for the same batch, also
+    when the replicas' blocks differ in size or are known only at run time (a last, partial
+    batch). On one device, Keras' own draw."""
     if not isinstance(seed, keras.random.SeedGenerator):
         raise ArgumentTypeError(f"seed must be a SeedGenerator; got {describe(seed)}.")
     _, replicas = replica_position()
     if replicas == 1:
         return keras.random.normal(shape, seed=seed, dtype=dtype)
-    whole = keras.random.normal((shape[0] * replicas, *shape[1:]), seed=seed, dtype=dtype)
-    return replica_rows(whole)
+    start, total = replica_offset(shape[0])
+    whole = keras.random.normal((total, *shape[1:]), seed=seed, dtype=dtype)
+    return whole[start:start + shape[0]]
+
+
+def replica_offset(rows):
+    """``(start, total)``: where this replica's ``rows`` rows of a batch begin among every
+    replica's rows in replica order (as :func:`gather_replica_rows` orders them), and how
+    many rows all replicas hold together; ``(0, rows)`` on one device. Unlike
+    :func:`replica_rows` the blocks may differ in size (a batch of 5 on two replicas is
+    split 3 and 2) and ``rows`` may be a tensor known only when the step runs: the
+    replicas' sizes are gathered."""
+    replica, replicas = replica_position()
+    if replicas == 1:
+        return 0, rows
+    sizes = tf.distribute.get_replica_context().all_gather(
+        tf.reshape(tf.cast(rows, tf.int32), (1,)), axis=0)
+    return tf.reduce_sum(sizes[:replica]), tf.reduce_sum(sizes)
 
 
 def replica_rows(x):

@@ -89,9 +89,14 @@ class CycleGAN(TranslationModel):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in (
             "generator_loss", "adversarial_loss", "cycle_loss", "identity_loss",
             "discriminator_loss")}
-        self.check_networks({"generator_xy": generator_xy, "generator_yx": generator_yx},
-                            {"discriminator_x": discriminator_x,
-                             "discriminator_y": discriminator_y})
+        maps = {"generator_xy": generator_xy, "generator_yx": generator_yx}
+        judges = {"discriminator_x": discriminator_x, "discriminator_y": discriminator_y}
+        if len({id(n) for n in (*maps.values(), *judges.values())}) < len(NETWORKS):
+            # one network in two places would put its variables twice in the list its
+            # player's optimizer updates, which then applies every step to them twice
+            raise ValueError("CycleGAN needs four distinct networks (G, F, D_X and D_Y); got "
+                             "one network in two places.")
+        self.check_networks(maps, judges)
 
     def get_config(self):
         config = super().get_config()

@@ -134,8 +134,9 @@ class ImageHistory(keras.layers.Layer):
         self.images.assign(pool)
         self.count.assign(count)
         self.queries.assign_add(1)
-        shown = sampling.replica_rows(shown) if sampling.replica_position()[1] > 1 else shown
-        return ops.cast(ops.reshape(shown, shape), images.dtype)
+        # this replica's rows back (the blocks may differ in size: sampling.replica_offset)
+        start, _ = sampling.replica_offset(shape[0])
+        return ops.cast(ops.reshape(shown[start:start + shape[0]], shape), images.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

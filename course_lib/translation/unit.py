@@ -179,7 +179,9 @@ class UNIT(TranslationModel):
         ``(x -> y translations, y -> x translations, terms)``."""
         n = ops.shape(x)[0]
         mean_x, mean_y = self.encode(x, "x", training), self.encode(y, "y", training)
-        z = self.noisy(ops.concatenate([mean_x, mean_y]))
+        # one draw per domain: under R replicas each draw hands replica r its block of that
+        # domain's rows, as on one device (one draw for [mean_x; mean_y] would not)
+        z = ops.concatenate([self.noisy(mean_x), self.noisy(mean_y)])
         # each back decodes both domains' codes at once: its own reconstruction, and the
         # other domain translated into it
         features = self.shared_decoder(z, training=training)
