@@ -13,6 +13,10 @@ check; any failed check makes the script exit non-zero, so it can gate a release
 3. Mixed precision: one SGD step per model under ``mixed_float16`` against the float32 step;
    the ratio of the update norms must be 1 (the Boltzmann family stays float32 by design).
 4. Host overhead: the time per training step at 1 and at 50 steps per compiled call.
+   The translation models (CycleGAN, UNIT: two domains, one optimizer per player) have
+   their own rows, ``fit2`` and ``mp2``: one epoch of MNIST against the resampled 8x8 digits
+   with the default ``compile()``, and one SGD step of both players under ``mixed_float16``
+   against float32 (the whole update's norm, both players together).
 5. Sampling: Gibbs chains of the RBM, DBN, DBM and Boltzmann machine with and without XLA
    (``sample(..., jit_compile=...)``); the row shows the time and whether every sample is a
    probability (XLA draws other numbers from the same seed, so the two differ).
@@ -44,6 +48,7 @@ from course_lib.evaluation import (  # noqa: E402
 from course_lib.flows import BinaryMADE, FlowModel, architectures, pixels  # noqa: E402
 from course_lib.moment_matching import GMMN, gmmn_generator  # noqa: E402
 from course_lib.training import TrainingDivergedError  # noqa: E402
+from course_lib.translation import UNIT, CycleGAN, cyclegan_networks, unit_networks  # noqa: E402
 from course_lib.variational import VAE, VQVAE  # noqa: E402
 
 
@@ -141,6 +146,62 @@ def check_mixed(name, make, x):
                 f"{ratio:.4f} (float16 / float32)")
 
 
+def translation_models(quick):
+    """name -> constructor of the Chapter 8 models (two players, two domains)."""
+    k = 4 if quick else 8
+    return {
+        "CycleGAN": lambda: CycleGAN(**cyclegan_networks(generator_filters=k, residual_blocks=2),
+                                     seed=0),
+        "UNIT": lambda: UNIT(**unit_networks(filters=k), seed=0),
+    }
+
+
+def check_translation_fit(name, make, x, y):
+    model = make()
+    model.compile(generator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+                  discriminator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+    before = weights(model)
+    start = time.perf_counter()
+    try:
+        history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    except TrainingDivergedError as error:
+        return False, f"fit2 {name:18s} XLA {str(model.jit_compile):5s} diverged: {error}"[:300]
+    seconds = time.perf_counter() - start
+    finite = all(np.all(np.isfinite(v)) for v in history.history.values())
+    moved = all(not np.allclose(a, b) for a, b in zip(before, weights(model), strict=True))
+    return finite and moved, (f"fit2 {name:18s} XLA {str(model.jit_compile):5s} {seconds:7.2f} "
+                              f"s/epoch finite {finite} all weights moved {moved}")
+
+
+def check_translation_mixed(name, make, x, y):
+    """One train_step of both players under each policy from the same weights (the loss
+    scale starts at 2^8: at Keras' default 2^15 the first float16 steps overflow and are
+    skipped, as dynamic loss scaling intends)."""
+    moves, start = {}, None
+    for policy in ("float32", "mixed_float16"):
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            keras.utils.set_random_seed(0)
+            model = make()
+            if start is not None:
+                for variable, value in zip(model.trainable_variables, start, strict=True):
+                    variable.assign(value)
+            sgd = [keras.optimizers.SGD(0.01), keras.optimizers.SGD(0.01)]
+            if policy != "float32":
+                sgd = [keras.optimizers.LossScaleOptimizer(o, initial_scale=2.0**8) for o in sgd]
+            model.compile(generator_optimizer=sgd[0], discriminator_optimizer=sgd[1])
+            before = weights(model)
+            start = before if start is None else start
+            model.train_step((tf.constant(x), tf.constant(y)))
+            moves[policy] = np.concatenate([(a - b).ravel() for a, b in
+                                            zip(weights(model), before, strict=True)])
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+    ratio = np.linalg.norm(moves["mixed_float16"]) / np.linalg.norm(moves["float32"])
+    return abs(ratio - 1.0) < 0.1, (f"mp2  {name:18s} update ratio {ratio:.4f} "
+                                    "(float16 / float32; 0 means the scaled step was skipped)")
+
+
 def check_ais(x, quick):
     rbm = BernoulliRBM(784, 64 if quick else 500, sampler="pcd", seed=0)
     rbm.compile(optimizer=keras.optimizers.SGD(0.05))
@@ -210,6 +271,15 @@ def main(argv=None):
         x = inputs(kind, mnist, toy)
         for check in (check_fit, check_mixed):
             ok, row = check(name, make, x if check is check_fit else x[:100])
+            print(row, "" if ok else "  <-- FAILED", flush=True)
+            if not ok:
+                failures.append(row)
+    x_domain = (2 * grey[:, :, None] - 1).reshape(-1, 28, 28, 1)
+    y_domain = (2 * data.digits_28x28()["x_train"] - 1)[..., None]
+    for name, make in translation_models(args.quick).items():
+        for check, (a, b) in ((check_translation_fit, (x_domain, y_domain)),
+                              (check_translation_mixed, (x_domain[:32], y_domain[:32]))):
+            ok, row = check(name, make, a, b)
             print(row, "" if ok else "  <-- FAILED", flush=True)
             if not ok:
                 failures.append(row)
