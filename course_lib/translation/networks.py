@@ -17,10 +17,13 @@
   residual block of the generator, domain-specific backs (7 -> 14 -> 28, tanh), and a
   PatchGAN per domain.
 
-Deviation from the papers, stated: convolutions pad with zeros, not by reflection (Keras has
-no reflection-padding layer; on 28x28 images with dark borders the two coincide almost
-everywhere). Sizes are the course's (small enough to train on two CPU cores), not the
-papers' 256x256 ones.
+Deviations from the papers, stated: convolutions pad with zeros, not by reflection (Keras
+has no reflection-padding layer; on 28x28 images with dark borders the two coincide almost
+everywhere); the PatchGAN's first convolution, the one layer without normalization, has no
+bias (with one, TensorFlow 2.20's graph optimizer fails to fuse convolution, bias and leaky
+ReLU in the gradient of a multi-step training loop and prints an error on every run; the
+bias would only shift where each of its channels bends). Sizes are the course's (small
+enough to train on two CPU cores), not the papers' 256x256 ones.
 """
 
 from __future__ import annotations
@@ -89,7 +92,11 @@ def patch_discriminator(image_shape=(28, 28, 1), *, filters=32, name="discrimina
     shape = check_image_shape(image_shape)
     k = check_positive_int(filters, "filters")
     inputs = keras.Input(shape)
-    h = _conv_norm_act(inputs, k, 4, 2, f"{name}_c{k}", negative_slope=0.2, norm=False)
+    # No bias in the first convolution (module docstring): with one, TensorFlow's graph
+    # optimizer fails to fuse convolution + bias + leaky ReLU in the gradient and logs an error.
+    h = keras.layers.Conv2D(k, 4, strides=2, padding="same", use_bias=False,
+                            name=f"{name}_c{k}_conv")(inputs)
+    h = keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_c{k}_lrelu")(h)
     h = _conv_norm_act(h, 2 * k, 4, 2, f"{name}_c{2 * k}", negative_slope=0.2)
     outputs = keras.layers.Conv2D(1, 3, padding="same", name=f"{name}_patches")(h)
     return keras.Model(inputs, outputs, name=name)

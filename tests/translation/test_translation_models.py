@@ -212,7 +212,8 @@ def test_an_xla_epoch_equals_the_plain_epoch(name, monkeypatch):
     x, y = X[:8], Y[:5]                                 # one batch
     start = make().get_weights()
     runs = {}
-    for mode, options in (("plain", {"run_eagerly": True}), ("xla", {"jit_compile": True})):
+    for mode, options in (("plain", {"run_eagerly": True}),
+                          ("xla", {"jit_compile": True, "steps_per_execution": 1})):
         model = compiled(make(), keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1),
                          **options)
         model.set_weights(start)
