@@ -19,13 +19,15 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from course_lib import sampling
 from course_lib.checks import DataError, DataTypeError, check_positive_int, check_seed, describe
-from course_lib.training import GuardedFitMixin, unpaired_dataset
+from course_lib.training import GuardedFitMixin, scaled_loss, unpaired_dataset
 from course_lib.training.fit import _INPUT_CHECK
 from course_lib.training.generators import check_keras_model
 from course_lib.training.two_player import PlayerOptimizersMixin
+from course_lib.translation import losses
 from course_lib.translation.networks import check_image_shape
 
 DOMAINS = ("x", "y")
@@ -84,11 +86,19 @@ def check_translation_images(images, image_shape, name):
 class TranslationModel(PlayerOptimizersMixin, GuardedFitMixin, keras.Model):
     """Two domains, two players, unpaired ``fit`` (see the module docstring).
 
-    Subclasses set the networks, call :meth:`check_networks`, and write ``translate_batch``,
-    ``cycle_batch``, ``train_step``, ``test_step``, ``player_variables`` and ``metrics``.
+    A subclass names its networks (``NETWORKS``, its constructor's first arguments, the two
+    discriminators ``discriminator_x`` and ``discriminator_y`` among them; every other network
+    belongs to the generating player) and its logged metrics (``LOGGED``), calls
+    :meth:`set_networks` and :meth:`check_networks`, and writes ``translate_batch``,
+    ``cycle_batch``, ``generator_terms``, ``generator_objective`` and ``logged``. The
+    training step is shared: the generating networks take a step on their objective, then
+    the discriminators one on real images and on what :meth:`shown` makes of the same pass's
+    translations (Eq. 8.1).
     """
 
     checkpoint_monitor = None   # no loss says which of two translators is better
+    NETWORKS = ()
+    LOGGED = ()
 
     def __init__(self, *, image_shape, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -99,6 +109,42 @@ class TranslationModel(PlayerOptimizersMixin, GuardedFitMixin, keras.Model):
 
     def build(self, input_shape):
         """Nothing to create: the networks were built on one example by the constructor."""
+
+    def set_networks(self, networks):
+        """Keeps ``networks`` ({name: network}, the names of ``NETWORKS``) as attributes and
+        creates the metrics' trackers; refuses one network in two places, which would put
+        its variables twice in its player's list and update them twice per step."""
+        for name, network in networks.items():
+            check_keras_model(network, name)
+        if len({id(n) for n in networks.values()}) < len(networks):
+            raise ValueError(f"{type(self).__name__} needs {len(networks)} distinct networks "
+                             f"({', '.join(networks)}); got one network in two places.")
+        for name, network in networks.items():
+            setattr(self, name, network)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.LOGGED}
+
+    def network_config(self):
+        """The networks, serialized, for ``get_config``."""
+        return {name: keras.saving.serialize_keras_object(getattr(self, name))
+                for name in self.NETWORKS}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in cls.NETWORKS:
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
+
+    def player_variables(self):
+        judges = ("discriminator_x", "discriminator_y")
+        generating = [v for name in self.NETWORKS if name not in judges
+                      for v in getattr(self, name).trainable_variables]
+        return (generating, [v for name in judges
+                             for v in getattr(self, name).trainable_variables])
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
 
     def check_networks(self, maps, judges):
         """Builds every network on one example: each of ``maps`` ({name: network}) must take
@@ -225,6 +271,64 @@ class TranslationModel(PlayerOptimizersMixin, GuardedFitMixin, keras.Model):
         images = self.check_domain(images, domain, "images to cycle")
         return self._batched(f"cycle_{domain}", lambda b: self.cycle_batch(b, domain), images,
                              batch_size)
+
+    # ------------------------------------------------------------------- the game
+    def generator_terms(self, x, y, training=True):
+        """The generating networks' pass: ``(x -> y images, y -> x images, {term: loss})``."""
+        raise NotImplementedError
+
+    def generator_objective(self, terms):
+        """The generating player's loss from its terms."""
+        raise NotImplementedError
+
+    def logged(self, g_loss, terms, d_loss):
+        """{metric name: value} for the trackers."""
+        raise NotImplementedError
+
+    def shown(self, to_x, to_y):
+        """The generated images the discriminators judge: the pass's translations, held
+        fixed (CycleGAN passes them through its histories)."""
+        return ops.stop_gradient(to_x), ops.stop_gradient(to_y)
+
+    def discriminator_objective(self, x, y, shown_x, shown_y, training=True):
+        """D_X's plus D_Y's least-squares loss (8.1), each on its domain's real images and the
+        generated images it is shown; one call per discriminator."""
+        n_x, n_y = ops.shape(x)[0], ops.shape(y)[0]
+        out_x = self.discriminator_x(ops.concatenate([x, ops.cast(shown_x, x.dtype)]),
+                                     training=training)
+        out_y = self.discriminator_y(ops.concatenate([y, ops.cast(shown_y, y.dtype)]),
+                                     training=training)
+        return (losses.discriminator_loss(out_x[:n_x], out_x[n_x:])
+                + losses.discriminator_loss(out_y[:n_y], out_y[n_y:]))
+
+    def train_step(self, data):
+        x, y = self.unpack_domains(data, type(self).__name__)
+        generating, discriminating = self.player_variables()
+        with tf.GradientTape() as tape:
+            to_y, to_x, terms = self.generator_terms(x, y)
+            g_loss = self.generator_objective(terms)
+            scaled = scaled_loss(self.generator_optimizer, g_loss)
+        self.generator_optimizer.apply(tape.gradient(scaled, generating), generating)
+        shown_x, shown_y = self.shown(to_x, to_y)
+        with tf.GradientTape() as tape:
+            d_loss = self.discriminator_objective(x, y, shown_x, shown_y)
+            scaled = scaled_loss(self.discriminator_optimizer, d_loss)
+        self.discriminator_optimizer.apply(tape.gradient(scaled, discriminating),
+                                           discriminating)
+        return self._record(self.logged(g_loss, terms, d_loss))
+
+    def test_step(self, data):
+        """The objective's terms on held-out images (no update; the discriminators judge the
+        pass's translations directly)."""
+        x, y = self.unpack_domains(data, type(self).__name__)
+        to_y, to_x, terms = self.generator_terms(x, y, training=False)
+        d_loss = self.discriminator_objective(x, y, to_x, to_y, training=False)
+        return self._record(self.logged(self.generator_objective(terms), terms, d_loss))
+
+    def _record(self, values):
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def call(self, inputs, training=False):
         """X -> Y translation of a batch (what ``predict`` gives)."""

@@ -25,16 +25,12 @@ real and remembered images in one call each.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from course_lib.checks import check_finite_float, check_nonneg_int
-from course_lib.training import scaled_loss
 from course_lib.translation import losses
 from course_lib.translation.base import TranslationModel
 from course_lib.translation.layers import ImageHistory
-
-NETWORKS = ("generator_xy", "generator_yx", "discriminator_x", "discriminator_y")
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -69,6 +65,10 @@ class CycleGAN(TranslationModel):
     divergence_advice = ("lower both learning rates (the paper's Adam(2e-4, beta_1=0.5)); "
                          "check that both domains' images lie in [-1, 1]")
 
+    NETWORKS = ("generator_xy", "generator_yx", "discriminator_x", "discriminator_y")
+    LOGGED = ("generator_loss", "adversarial_loss", "cycle_loss", "identity_loss",
+              "discriminator_loss")
+
     def __init__(self, generator_xy, generator_yx, discriminator_x, discriminator_y, *,
                  image_shape=(28, 28, 1), cycle_weight=10.0, identity_weight=0.5,
                  history_size=50, seed=None, **kwargs):
@@ -77,8 +77,8 @@ class CycleGAN(TranslationModel):
         self.identity_weight = check_finite_float(identity_weight, "identity_weight",
                                                   at_least=0.0)
         self.history_size = check_nonneg_int(history_size, "history_size")
-        self.generator_xy, self.generator_yx = generator_xy, generator_yx
-        self.discriminator_x, self.discriminator_y = discriminator_x, discriminator_y
+        self.set_networks(dict(zip(self.NETWORKS, (generator_xy, generator_yx, discriminator_x,
+                                                   discriminator_y), strict=True)))
         histories = [None, None]
         if self.history_size:
             histories = [ImageHistory(self.history_size, seed=None if seed is None else seed + i,
@@ -86,42 +86,15 @@ class CycleGAN(TranslationModel):
             for history in histories:
                 history.build((None, *self.image_shape))
         self.history_x, self.history_y = histories
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in (
-            "generator_loss", "adversarial_loss", "cycle_loss", "identity_loss",
-            "discriminator_loss")}
-        maps = {"generator_xy": generator_xy, "generator_yx": generator_yx}
-        judges = {"discriminator_x": discriminator_x, "discriminator_y": discriminator_y}
-        if len({id(n) for n in (*maps.values(), *judges.values())}) < len(NETWORKS):
-            # one network in two places would put its variables twice in the list its
-            # player's optimizer updates, which then applies every step to them twice
-            raise ValueError("CycleGAN needs four distinct networks (G, F, D_X and D_Y); got "
-                             "one network in two places.")
-        self.check_networks(maps, judges)
+        self.check_networks({"generator_xy": generator_xy, "generator_yx": generator_yx},
+                            {"discriminator_x": discriminator_x,
+                             "discriminator_y": discriminator_y})
 
     def get_config(self):
-        config = super().get_config()
-        config.update({name: keras.saving.serialize_keras_object(getattr(self, name))
-                       for name in NETWORKS})
-        config.update(image_shape=list(self.image_shape), cycle_weight=self.cycle_weight,
-                      identity_weight=self.identity_weight, history_size=self.history_size,
-                      seed=self.seed)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for name in NETWORKS:
-            config[name] = keras.saving.deserialize_keras_object(config[name])
-        return cls(**config)
-
-    def player_variables(self):
-        return (self.generator_xy.trainable_variables + self.generator_yx.trainable_variables,
-                self.discriminator_x.trainable_variables
-                + self.discriminator_y.trainable_variables)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
+        return {**super().get_config(), **self.network_config(),
+                "image_shape": list(self.image_shape), "cycle_weight": self.cycle_weight,
+                "identity_weight": self.identity_weight, "history_size": self.history_size,
+                "seed": self.seed}
 
     # ------------------------------------------------------------------ translation
     def translate_batch(self, images, direction, training=False):
@@ -161,53 +134,15 @@ class CycleGAN(TranslationModel):
         return (terms["adversarial"] + self.cycle_weight * terms["cycle"]
                 + self.cycle_weight * self.identity_weight * terms["identity"])
 
-    def discriminator_objective(self, x, y, shown_x, shown_y, training=True):
-        """D_X's plus D_Y's least-squares loss (8.1), each on real images and the generated
-        images it is shown; one call per discriminator."""
-        n_x, n_y = ops.shape(x)[0], ops.shape(y)[0]
-        out_x = self.discriminator_x(ops.concatenate([x, ops.cast(shown_x, x.dtype)]),
-                                     training=training)
-        out_y = self.discriminator_y(ops.concatenate([y, ops.cast(shown_y, y.dtype)]),
-                                     training=training)
-        return (losses.discriminator_loss(out_x[:n_x], out_x[n_x:])
-                + losses.discriminator_loss(out_y[:n_y], out_y[n_y:]))
-
-    def shown(self, fake_x, fake_y):
+    def shown(self, to_x, to_y):
         """What the discriminators judge as generated: the histories' answers, or the
         latest images without histories."""
-        fake_x, fake_y = ops.stop_gradient(fake_x), ops.stop_gradient(fake_y)
+        to_x, to_y = super().shown(to_x, to_y)
         if not self.history_size:
-            return fake_x, fake_y
-        return self.history_x(fake_x), self.history_y(fake_y)
+            return to_x, to_y
+        return self.history_x(to_x), self.history_y(to_y)
 
-    def train_step(self, data):
-        x, y = self.unpack_domains(data, type(self).__name__)
-        generator_variables, discriminator_variables = self.player_variables()
-        with tf.GradientTape() as tape:
-            fake_y, fake_x, terms = self.generator_terms(x, y)
-            g_loss = self.generator_objective(terms)
-            scaled = scaled_loss(self.generator_optimizer, g_loss)
-        self.generator_optimizer.apply(tape.gradient(scaled, generator_variables),
-                                       generator_variables)
-        shown_x, shown_y = self.shown(fake_x, fake_y)
-        with tf.GradientTape() as tape:
-            d_loss = self.discriminator_objective(x, y, shown_x, shown_y)
-            scaled = scaled_loss(self.discriminator_optimizer, d_loss)
-        self.discriminator_optimizer.apply(tape.gradient(scaled, discriminator_variables),
-                                           discriminator_variables)
-        return self._record(g_loss, terms, d_loss)
-
-    def test_step(self, data):
-        """The objective's terms on held-out images (no update, no history)."""
-        x, y = self.unpack_domains(data, type(self).__name__)
-        fake_y, fake_x, terms = self.generator_terms(x, y, training=False)
-        d_loss = self.discriminator_objective(x, y, fake_x, fake_y, training=False)
-        return self._record(self.generator_objective(terms), terms, d_loss)
-
-    def _record(self, g_loss, terms, d_loss):
-        values = {"generator_loss": g_loss, "adversarial_loss": terms["adversarial"],
-                  "cycle_loss": terms["cycle"], "identity_loss": terms["identity"],
-                  "discriminator_loss": d_loss}
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+    def logged(self, g_loss, terms, d_loss):
+        return {"generator_loss": g_loss, "adversarial_loss": terms["adversarial"],
+                "cycle_loss": terms["cycle"], "identity_loss": terms["identity"],
+                "discriminator_loss": d_loss}

@@ -34,13 +34,10 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
 from course_lib.checks import check_finite_float
-from course_lib.training import scaled_loss
-from course_lib.training.generators import check_keras_model
 from course_lib.translation import losses
 from course_lib.translation.base import TranslationModel
 
@@ -76,6 +73,10 @@ class UNIT(TranslationModel):
     divergence_advice = ("lower both learning rates (the authors' Adam(1e-4, beta_1=0.5)); "
                          "check that both domains' images lie in [-1, 1]")
 
+    NETWORKS = NETWORKS
+    LOGGED = ("generator_loss", "adversarial_loss", "reconstruction_loss", "kl_loss",
+              "cycle_loss", "discriminator_loss")
+
     def __init__(self, encoder_x, encoder_y, shared_encoder, shared_decoder, decoder_x,
                  decoder_y, discriminator_x, discriminator_y, *, image_shape=(28, 28, 1),
                  adversarial_weight=1.0, reconstruction_weight=10.0, kl_weight=0.01,
@@ -86,20 +87,10 @@ class UNIT(TranslationModel):
                  "cycle_weight": cycle_weight, "cycle_kl_weight": cycle_kl_weight}
         self.weights_of_terms = {name: check_finite_float(value, name, at_least=0.0)
                                  for name, value in given.items()}
-        networks = dict(zip(NETWORKS, (encoder_x, encoder_y, shared_encoder, shared_decoder,
-                                       decoder_x, decoder_y, discriminator_x, discriminator_y),
-                            strict=True))
-        for name, network in networks.items():
-            check_keras_model(network, name)
-        if len({id(n) for n in networks.values()}) < len(networks):
-            raise ValueError("UNIT needs eight distinct networks (the shared layers are the "
-                             "shared_encoder and shared_decoder, used by both domains); got "
-                             "one network in two places.")
-        for name, network in networks.items():
-            setattr(self, name, network)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in (
-            "generator_loss", "adversarial_loss", "reconstruction_loss", "kl_loss",
-            "cycle_loss", "discriminator_loss")}
+        # the shared layers are the shared_encoder and shared_decoder, used by both domains
+        self.set_networks(dict(zip(NETWORKS, (encoder_x, encoder_y, shared_encoder,
+                                              shared_decoder, decoder_x, decoder_y,
+                                              discriminator_x, discriminator_y), strict=True)))
         self._check_latent_path()
         self.check_networks({}, {"discriminator_x": discriminator_x,
                                  "discriminator_y": discriminator_y})
@@ -123,30 +114,9 @@ class UNIT(TranslationModel):
                                  f"{tuple(images.shape)}.")
 
     def get_config(self):
-        config = super().get_config()
-        config.update({name: keras.saving.serialize_keras_object(getattr(self, name))
-                       for name in NETWORKS})
-        config.update(image_shape=list(self.image_shape), seed=self.seed,
-                      **self.weights_of_terms)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for name in NETWORKS:
-            config[name] = keras.saving.deserialize_keras_object(config[name])
-        return cls(**config)
-
-    def player_variables(self):
-        generating = []
-        for name in NETWORKS[:6]:
-            generating += getattr(self, name).trainable_variables
-        return (generating, self.discriminator_x.trainable_variables
-                + self.discriminator_y.trainable_variables)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
+        return {**super().get_config(), **self.network_config(),
+                "image_shape": list(self.image_shape), "seed": self.seed,
+                **self.weights_of_terms}
 
     # ------------------------------------------------------------------ the latent space
     def encode(self, images, domain, training=False):
@@ -210,44 +180,8 @@ class UNIT(TranslationModel):
                 + w["kl_weight"] * terms["kl"] + w["cycle_weight"] * terms["cycle"]
                 + w["cycle_kl_weight"] * terms["cycle_kl"])
 
-    def discriminator_objective(self, x, y, y_to_x, x_to_y, training=True):
-        """Each discriminator's least-squares loss (8.1) on its domain's real images and the
-        images translated into it, one call per discriminator."""
-        n_x, n_y = ops.shape(x)[0], ops.shape(y)[0]
-        out_x = self.discriminator_x(ops.concatenate([x, ops.cast(y_to_x, x.dtype)]),
-                                     training=training)
-        out_y = self.discriminator_y(ops.concatenate([y, ops.cast(x_to_y, y.dtype)]),
-                                     training=training)
-        return (losses.discriminator_loss(out_x[:n_x], out_x[n_x:])
-                + losses.discriminator_loss(out_y[:n_y], out_y[n_y:]))
-
-    def train_step(self, data):
-        x, y = self.unpack_domains(data, type(self).__name__)
-        generating, discriminating = self.player_variables()
-        with tf.GradientTape() as tape:
-            x_to_y, y_to_x, terms = self.generator_terms(x, y)
-            g_loss = self.generator_objective(terms)
-            scaled = scaled_loss(self.generator_optimizer, g_loss)
-        self.generator_optimizer.apply(tape.gradient(scaled, generating), generating)
-        with tf.GradientTape() as tape:
-            d_loss = self.discriminator_objective(x, y, ops.stop_gradient(y_to_x),
-                                                  ops.stop_gradient(x_to_y))
-            scaled = scaled_loss(self.discriminator_optimizer, d_loss)
-        self.discriminator_optimizer.apply(tape.gradient(scaled, discriminating),
-                                           discriminating)
-        return self._record(g_loss, terms, d_loss)
-
-    def test_step(self, data):
-        x, y = self.unpack_domains(data, type(self).__name__)
-        x_to_y, y_to_x, terms = self.generator_terms(x, y, training=False)
-        d_loss = self.discriminator_objective(x, y, y_to_x, x_to_y, training=False)
-        return self._record(self.generator_objective(terms), terms, d_loss)
-
-    def _record(self, g_loss, terms, d_loss):
-        values = {"generator_loss": g_loss, "adversarial_loss": terms["adversarial"],
-                  "reconstruction_loss": terms["reconstruction"],
-                  "kl_loss": terms["kl"] + terms["cycle_kl"], "cycle_loss": terms["cycle"],
-                  "discriminator_loss": d_loss}
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+    def logged(self, g_loss, terms, d_loss):
+        return {"generator_loss": g_loss, "adversarial_loss": terms["adversarial"],
+                "reconstruction_loss": terms["reconstruction"],
+                "kl_loss": terms["kl"] + terms["cycle_kl"], "cycle_loss": terms["cycle"],
+                "discriminator_loss": d_loss}
