@@ -11,9 +11,9 @@ Adam(2e-4, beta_1=0.5) for every optimizer, lambda = 10, lambda_id = 0.5. Conten
 interleaved, each timed ``--repeats`` times (the fastest reported), after a warm-up on a
 few batches that traces each:
 
-- course_lib: ``CycleGAN(...)``, ``compile`` with the library's defaults (XLA on every
-  device, the library's ``steps_per_execution``), ``fit(x, y, batch_size=32, epochs=1)``:
-  image histories of 50, input checks, the divergence guard, five metrics.
+- course_lib: ``CycleGAN(...)``, ``compile`` with the library's defaults (Keras' ``"auto"``:
+  no XLA on a CPU; the library's ``steps_per_execution``), ``fit(x, y, batch_size=32,
+  epochs=1)``: image histories of 50, input checks, the divergence guard, five metrics.
 - the peer: the keras.io CycleGAN example's ``keras.Model`` (written out below from its
   description): one persistent tape over the six generator calls and four discriminator
   calls, four gradients, four Adam optimizers, mean squared error and mean absolute error
@@ -22,12 +22,10 @@ few batches that traces each:
   on a CPU, ``steps_per_execution`` 1). Its objective is not quite the paper's: each
   generator's gradient comes from its own total loss, so G gets none from the X cycle
   F(G(x)), which saves the backward pass through F into G that the paper's objective needs.
-- the peer with ``jit_compile=True`` (a second line, for reference; the ratio is against the
-  example as written).
 - the arithmetic floor: course_lib's update (the generators' step on Eq. 8.4, the
   discriminators' step on the same pass's images, Adam) as one ``tf.function`` holding one
-  ``tf.range`` loop over the epoch's batches under XLA, with no Keras training loop,
-  history, callbacks or metrics.
+  ``tf.range`` loop over the epoch's batches, with no Keras training loop, history,
+  callbacks or metrics.
 
 Ends with ``ratio course_lib/keras.io = <value>`` (lower is better).
 """
@@ -136,7 +134,7 @@ def floor_epoch(x, y):
     G, F = nets["generator_xy"], nets["generator_yx"]
     D_x, D_y = nets["discriminator_x"], nets["discriminator_y"]
 
-    @tf.function(input_signature=[tf.TensorSpec((2,), tf.int32)], jit_compile=True)
+    @tf.function(input_signature=[tf.TensorSpec((2,), tf.int32)])
     def run(seed):
         order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(xs)[0]), seed)
         num_batches = tf.shape(xs)[0] // BATCH
@@ -184,7 +182,7 @@ def main():
     ours.compile(generator_optimizer=adam(), discriminator_optimizer=adam())
     ours.fit(x[:BATCH * 32], y[:BATCH * 32], batch_size=BATCH, epochs=1, verbose=0)  # traces
     peers, peer_data = {}, {}
-    for name, jit in (("keras.io", False), ("keras.io+XLA", True)):
+    for name, jit in (("keras.io", False),):
         peers[name] = peer_model(jit)
         peer_data[name] = tf.data.Dataset.zip(
             tf.data.Dataset.from_tensor_slices(x).shuffle(256).batch(BATCH),
@@ -192,7 +190,7 @@ def main():
         peers[name].fit(peer_data[name].take(4), epochs=1, verbose=0)              # traces
     floor = floor_epoch(x, y)
     floor(tf.constant([0, 1]))                                                     # traces
-    times = {"course_lib": [], "keras.io": [], "keras.io+XLA": [], "floor": []}
+    times = {"course_lib": [], "keras.io": [], "floor": []}
     for repeat in range(args.repeats):
         start = time.perf_counter()
         history = ours.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
@@ -211,8 +209,7 @@ def main():
     print(f"check: course_lib cycle loss {history.history['cycle_loss'][-1]:.3f}, "
           f"discriminator loss {history.history['discriminator_loss'][-1]:.3f} (finite)")
     print(f"ours/floor = {best['course_lib'] / best['floor']:.3f}; "
-          f"keras.io/floor = {best['keras.io'] / best['floor']:.3f}; "
-          f"keras.io+XLA/floor = {best['keras.io+XLA'] / best['floor']:.3f}")
+          f"keras.io/floor = {best['keras.io'] / best['floor']:.3f}")
     print(f"ratio course_lib/keras.io = {best['course_lib'] / best['keras.io']:.3f}")
 
 
