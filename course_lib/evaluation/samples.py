@@ -151,7 +151,8 @@ def kernel_distance(features_a, features_b, *, num_subsets=100, subset_size=1000
     ``num_subsets`` random subsets of ``subset_size`` rows of each set (fewer rows if a set
     is smaller). Returns its mean and the standard error of that mean over the subsets.
     Unbiased: its expectation is 0 when both sets come from one distribution (it can then
-    be negative)."""
+    be negative). Two sets of the same size, no larger than ``subset_size``, are their own
+    subsets: the value is computed once (standard error 0)."""
     features_a, features_b = _same_width(features_a, features_b, "features_a", "features_b")
     num_subsets = check_positive_int(num_subsets, "num_subsets")
     subset_size = check_positive_int(subset_size, "subset_size", minimum=2)
@@ -160,6 +161,11 @@ def kernel_distance(features_a, features_b, *, num_subsets=100, subset_size=1000
     if size < 2:
         raise ValueError("kernel_distance needs at least two rows in each set.")
     a64, b64 = features_a.astype(np.float64), features_b.astype(np.float64)
+    if size == len(a64) == len(b64):
+        # Every subset is then the whole of both sets, and the statistic does not depend
+        # on the order of the rows: the subsets would all give this one value.
+        value = float(_unbiased_mmd2(a64, b64))
+        return MeanWithError(value, 0.0 if num_subsets > 1 else math.nan)   # as .of would
     values = np.array([
         _unbiased_mmd2(a64[rng.choice(len(a64), size, replace=False)],
                        b64[rng.choice(len(b64), size, replace=False)])

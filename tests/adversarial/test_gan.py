@@ -311,7 +311,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
 
 def test_two_replicas_give_the_one_device_step(tmp_path):
-    run_script(tmp_path, MIRRORED_SCRIPT, "GAN_MIRRORED_OK")
+    run_script(tmp_path, MIRRORED_SCRIPT, "GAN_MIRRORED_OK", shared=True)
 
 
 # ----- minibatch discrimination ------------------------------------------------------------------

@@ -498,11 +498,11 @@ MIRRORED_STEP_SCRIPT = textwrap.dedent("""
 
 
 def test_mirrored_step_equals_the_single_device_step(tmp_path):
-    run_script(tmp_path, MIRRORED_STEP_SCRIPT, "MIRRORED_STEP_OK")
+    run_script(tmp_path, MIRRORED_STEP_SCRIPT, "MIRRORED_STEP_OK", shared=True)
 
 
 def test_fit_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    run_script(tmp_path, MIRRORED_SCRIPT, "MIRRORED_OK")
+    run_script(tmp_path, MIRRORED_SCRIPT, "MIRRORED_OK", shared=True)
 
 
 # ----- input validation -------------------------------------------------------------------

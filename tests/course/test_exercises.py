@@ -9,6 +9,7 @@ import copy
 import csv
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -472,7 +473,7 @@ def test_grade_main_bad_path_exit_2(instructor_path, tmp_path, capsys):
     assert grade_main([str(instructor_path)]) == 2  # --instructor is required
 
 
-def test_module_dispatches_to_release(instructor_path, tmp_path):
+def test_module_dispatches_to_release(instructor_path, tmp_path, monkeypatch, capsys):
     out = tmp_path / "student"
     run = subprocess.run(
         [sys.executable, "-m", "course_lib.course.exercises", "release", str(instructor_path),
@@ -481,6 +482,10 @@ def test_module_dispatches_to_release(instructor_path, tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert (out / instructor_path.name).is_file()
-    bad = subprocess.run([sys.executable, "-m", "course_lib.course.exercises", "publish"],
-                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "release,grade" in bad.stderr
+    # An unknown command: the same __main__ block, run here as `python -m` runs it (a second
+    # interpreter would only start TensorFlow again); its exit status must be main()'s 2.
+    monkeypatch.setattr(sys, "argv", ["exercises", "publish"])
+    monkeypatch.delitem(sys.modules, "course_lib.course.exercises")   # runpy's warning
+    with pytest.raises(SystemExit) as bad:
+        runpy.run_module("course_lib.course.exercises", run_name="__main__")
+    assert bad.value.code == 2 and "release,grade" in capsys.readouterr().err

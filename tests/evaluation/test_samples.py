@@ -90,6 +90,25 @@ def test_kernel_distance_is_unbiased_and_sees_a_shift():
     assert shifted.mean > 10 * shifted.standard_error > 0
 
 
+def test_kernel_distance_of_two_whole_sets_is_their_unbiased_mmd2():
+    """Sets of the same size, no larger than a subset: every subset is both whole sets, so
+    KID is the unbiased MMD^2 of the sets themselves (a pair-by-pair sum here), error 0."""
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(12, 3)).astype("float32").astype(np.float64)   # what it reads
+    b = rng.normal(0.5, 1.0, size=(12, 3)).astype("float32").astype(np.float64)
+
+    def k(x, y):
+        return (x @ y / 3 + 1.0) ** 3
+
+    n = len(a)
+    within = sum(k(x[i], x[j]) for x in (a, b) for i in range(n) for j in range(n) if i != j)
+    across = sum(k(a[i], b[j]) for i in range(n) for j in range(n))
+    expected = within / (n * (n - 1)) - 2.0 * across / n**2
+    result = kernel_distance(a, b, num_subsets=20, subset_size=n, seed=0)
+    assert result.mean == pytest.approx(expected, rel=1e-10) and result.standard_error == 0.0
+    assert abs(expected) > 0.1                       # a shifted set: far from 0
+
+
 def test_mode_coverage_on_hand_placed_samples():
     centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], "float32")
     samples = np.array([[0.1, 0.0], [0.0, -0.2], [10.2, 0.1], [5.0, 5.0], [0.0, 10.29]],

@@ -250,7 +250,7 @@ REPLICAS = TWO_CPUS + textwrap.dedent("""
 
 
 def test_two_replicas_train_as_one_device(tmp_path):
-    run_script(tmp_path, REPLICAS, "FLOWS_REPLICAS_OK")
+    run_script(tmp_path, REPLICAS, "FLOWS_REPLICAS_OK", shared=True)
 
 
 def test_annealing_weights_the_energy_by_beta_and_logs_the_true_free_energy():

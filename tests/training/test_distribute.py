@@ -122,7 +122,7 @@ SCRIPT = TWO_CPUS + textwrap.dedent("""
 
 
 def test_two_replicas_train_as_one_device(tmp_path):
-    run_script(tmp_path, SCRIPT, "DISTRIBUTE_OK")
+    run_script(tmp_path, SCRIPT, "DISTRIBUTE_OK", shared=True)
 
 
 def test_on_one_device_the_replica_helpers_change_nothing():

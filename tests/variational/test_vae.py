@@ -648,4 +648,4 @@ def test_mirrored_strategy_step_equals_the_single_device_step(tmp_path):
     """One SGD step on a batch of 8 split over two logical CPUs moves every weight exactly as
     one step on one device (the replicas' gradients are summed, so each replica's mean loss
     must be divided by 2; without that the step would be twice as long)."""
-    run_script(tmp_path, MIRRORED_SCRIPT, "MIRRORED_OK")
+    run_script(tmp_path, MIRRORED_SCRIPT, "MIRRORED_OK", shared=True)
