@@ -233,6 +233,22 @@ def _unwrap_input_error(error):
     return text.split(_INPUT_CHECK, 1)[1].splitlines()[0].strip()
 
 
+def host_checked(check, tensors, dtype, shape):
+    """``check(*arrays)`` run on the host inside a ``tf.data`` pipeline (a
+    ``tf.numpy_function``), its result a tensor of ``dtype`` and static ``shape``. A check
+    that raises ``TypeError`` or ``ValueError`` stops the pipeline with an error that
+    ``fit``/``evaluate`` turn back into the check's own ``DataError`` message."""
+    def run(*arrays):
+        try:
+            return check(*arrays)
+        except (TypeError, ValueError) as error:
+            raise ValueError(_INPUT_CHECK + str(error)) from None
+
+    checked = tf.numpy_function(run, tensors, dtype, stateful=False)
+    checked.set_shape(shape)
+    return checked
+
+
 class GuardedFitMixin:
     """``keras.Model.compile`` and ``fit`` for the course's models.
 
@@ -332,25 +348,15 @@ class GuardedFitMixin:
             raise ValueError(f"{type(self).__name__}.fit takes no labels; {name} yields "
                              "(x, y) pairs.")
 
-        def host_check(fn, *args):
-            try:
-                return fn(*args)
-            except (TypeError, ValueError) as error:
-                raise ValueError(_INPUT_CHECK + str(error)) from None
-
         def check(*element):
             x = element[0]
-            checked = tf.numpy_function(
-                lambda a: host_check(self.check_visible, a, f"a batch of {name}"), [x],
-                tf.float32, stateful=False)
-            checked.set_shape(x.shape)
+            checked = host_checked(lambda a: self.check_visible(a, f"a batch of {name}"), [x],
+                                   tf.float32, x.shape)
             if not has_labels:
                 return checked
             y = element[1]
-            labels = tf.numpy_function(
-                lambda a, b: host_check(check_labels, b, len(a), f"the labels of {name}"),
-                [x, y], tf.int32, stateful=False)
-            labels.set_shape(y.shape)
+            labels = host_checked(lambda a, b: check_labels(b, len(a), f"the labels of {name}"),
+                                  [x, y], tf.int32, y.shape)
             return checked, labels
 
         return dataset.map(check)

@@ -24,7 +24,7 @@ from keras import ops
 from course_lib import sampling
 from course_lib.checks import DataError, DataTypeError, check_positive_int, check_seed, describe
 from course_lib.training import GuardedFitMixin, scaled_loss, unpaired_dataset
-from course_lib.training.fit import _INPUT_CHECK
+from course_lib.training.fit import host_checked
 from course_lib.training.generators import check_keras_model
 from course_lib.training.two_player import PlayerOptimizersMixin
 from course_lib.translation import losses
@@ -198,21 +198,12 @@ class TranslationModel(PlayerOptimizersMixin, GuardedFitMixin, keras.Model):
             raise ValueError(f"{type(self).__name__} needs a dataset of (x batch, y batch) "
                              f"pairs, one batch of each domain; {name} yields {describe(spec)}.")
 
-        def host_check(images, domain):
-            try:
-                return self.check_domain(images, domain, f"a batch of {name} (domain "
-                                                         f"{domain.upper()})")
-            except (TypeError, ValueError) as error:
-                raise ValueError(_INPUT_CHECK + str(error)) from None
-
         def check(x, y):
-            out = []
-            for images, domain in ((x, "x"), (y, "y")):
-                checked = tf.numpy_function(lambda a, d=domain: host_check(a, d), [images],
-                                            tf.float32, stateful=False)
-                checked.set_shape(images.shape)
-                out.append(checked)
-            return tuple(out)
+            return tuple(
+                host_checked(lambda a, d=domain: self.check_domain(
+                    a, d, f"a batch of {name} (domain {d.upper()})"), [images], tf.float32,
+                    images.shape)
+                for images, domain in ((x, "x"), (y, "y")))
 
         return dataset.map(check)
 
