@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from blas_threads import choose_blas_threads  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
+from timing import timed  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.boltzmann.rbm import BernoulliRBM  # noqa: E402
@@ -126,16 +127,15 @@ def main():
     floor = floor_ais(W, b, c, base, 100)
     times = {"course_lib": [], "numpy": [], "floor": []}
     for repeat in range(args.repeats):
-        start = time.perf_counter()
-        ours = ais.ais_log_partition(model, base, num_chains=100, betas=prefix, seed=repeat)
-        times["course_lib"].append(time.perf_counter() - start)
+        ours, elapsed = timed(ais.ais_log_partition, model, base, num_chains=100,
+                              betas=prefix, seed=repeat)
+        times["course_lib"].append(elapsed)
         with threadpool_limits(threads, user_api="blas"):
-            start = time.perf_counter()
-            peer_log_w = numpy_ais(W, b, c, base, prefix, 100, seed=repeat)
-            times["numpy"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        floor_log_w = floor(tf.constant(prefix), tf.constant([repeat, 1])).numpy()
-        times["floor"].append(time.perf_counter() - start)
+            peer_log_w, elapsed = timed(numpy_ais, W, b, c, base, prefix, 100, seed=repeat)
+            times["numpy"].append(elapsed)
+        floor_log_w, elapsed = timed(
+            lambda r=repeat: floor(tf.constant(prefix), tf.constant([r, 1])).numpy())
+        times["floor"].append(elapsed)
     ours_t, peer_t, floor_t = (min(times[k]) for k in ("course_lib", "numpy", "floor"))
     spread = [ais.log_mean_exp_with_bars(w)[0] for w in (ours.log_weights, peer_log_w,
                                                            floor_log_w)]

@@ -32,13 +32,13 @@ Ends with ``ratio course_lib/keras.io = <value>`` (lower is better).
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from timing import timed  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.translation import CycleGAN, cyclegan_networks, losses  # noqa: E402
@@ -192,16 +192,13 @@ def main():
     floor(tf.constant([0, 1]))                                                     # traces
     times = {"course_lib": [], "keras.io": [], "floor": []}
     for repeat in range(args.repeats):
-        start = time.perf_counter()
-        history = ours.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
-        times["course_lib"].append(time.perf_counter() - start)
+        history, elapsed = timed(ours.fit, x, y, batch_size=BATCH, epochs=1, verbose=0)
+        times["course_lib"].append(elapsed)
         for name, peer in peers.items():
-            start = time.perf_counter()
-            peer.fit(peer_data[name], epochs=1, verbose=0)
-            times[name].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        float(floor(tf.constant([repeat, 2])))
-        times["floor"].append(time.perf_counter() - start)
+            _, elapsed = timed(peer.fit, peer_data[name], epochs=1, verbose=0)
+            times[name].append(elapsed)
+        _, elapsed = timed(lambda r=repeat: float(floor(tf.constant([r, 2]))))
+        times["floor"].append(elapsed)
     best = {name: min(t) for name, t in times.items()}
     for name, t in times.items():
         print(f"{name:13s} epoch: {best[name]:7.2f} s (runs: "

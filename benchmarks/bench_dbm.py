@@ -52,7 +52,6 @@ course_lib AIS) / (NumPy epoch + NumPy AIS), both AIS at ``--distributions`` (lo
 import argparse
 import math
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -61,6 +60,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from blas_threads import choose_blas_threads  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
+from timing import timed  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.boltzmann.dbm import DBM  # noqa: E402
@@ -285,12 +285,6 @@ def floor_dbm_ais(W, b, base_bias, num_chains):
 
 
 # --------------------------------------------------------------------------- main
-def timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subset", type=int, default=50_000,

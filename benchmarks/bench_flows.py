@@ -56,6 +56,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
 import tf_keras  # noqa: E402
 from contenders import Contender  # noqa: E402
+from timing import settle  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.flows import FlowModel, architectures, pixels  # noqa: E402
@@ -198,6 +199,7 @@ def main():
     for repeat in range(args.repeats):
         for c in contenders:
             c.timed_epoch(x)
+        settle()
         start = time.perf_counter()
         floor_losses.append(floor(repeat))
         floor_times.append(time.perf_counter() - start)

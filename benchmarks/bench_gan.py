@@ -38,7 +38,6 @@ ratio is printed on the line before it.
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -47,6 +46,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from scipy.special import logsumexp  # noqa: E402
 from sklearn.neighbors import KernelDensity  # noqa: E402
+from timing import timed  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.adversarial import GAN, dcgan_discriminator, dcgan_generator  # noqa: E402
@@ -173,15 +173,12 @@ def main():
     floor(tf.constant([0, 1]))                                             # traces
     times = {"course_lib": [], "keras.io": [], "floor": []}
     for repeat in range(args.repeats):
-        start = time.perf_counter()
-        history = ours.fit(x, batch_size=BATCH, epochs=1, verbose=0)
-        times["course_lib"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        peer.fit(peer_data, epochs=1, verbose=0)
-        times["keras.io"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        float(floor(tf.constant([repeat, 2])))
-        times["floor"].append(time.perf_counter() - start)
+        history, elapsed = timed(ours.fit, x, batch_size=BATCH, epochs=1, verbose=0)
+        times["course_lib"].append(elapsed)
+        _, elapsed = timed(peer.fit, peer_data, epochs=1, verbose=0)
+        times["keras.io"].append(elapsed)
+        _, elapsed = timed(lambda r=repeat: float(floor(tf.constant([r, 2]))))
+        times["floor"].append(elapsed)
     best = {name: min(t) for name, t in times.items()}
     for name, t in times.items():
         print(f"{name:10s} epoch: {best[name]:7.2f} s (runs: "
@@ -200,13 +197,9 @@ def parzen(ours, splits, count):
     samples = ours.sample(count, seed=0)
     test = 2.0 * splits["x_test"][:count] - 1.0
     sigma = 0.2
-    start = time.perf_counter()
-    mine = parzen_log_likelihoods(samples, test, sigma, verbose=0)
-    ours_parzen = time.perf_counter() - start
-    start = time.perf_counter()
-    theirs = KernelDensity(bandwidth=sigma).fit(samples.astype(np.float64)).score_samples(
-        test.astype(np.float64))
-    peer_parzen = time.perf_counter() - start
+    mine, ours_parzen = timed(parzen_log_likelihoods, samples, test, sigma, verbose=0)
+    theirs, peer_parzen = timed(lambda: KernelDensity(bandwidth=sigma).fit(
+        samples.astype(np.float64)).score_samples(test.astype(np.float64)))
     centres = samples.astype(np.float64)
     squared = np.concatenate([      # differences, not the expanded square: an independent form
         ((test[i:i + 5, None, :].astype(np.float64) - centres[None]) ** 2).sum(-1)

@@ -36,7 +36,6 @@ indicative: other processes may share the CPUs.
 import argparse
 import os
 import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -44,6 +43,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from blas_threads import choose_blas_threads  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
+from timing import timed  # noqa: E402
 
 from course_lib import data, kernels  # noqa: E402
 
@@ -154,9 +154,8 @@ def main():
         for repeat in range(args.repeats):
             shift = repeat % len(names)
             for name in names[shift:] + names[:shift]:
-                start = time.perf_counter()
-                contenders[name]()
-                times[name].append(time.perf_counter() - start)
+                _, elapsed = timed(contenders[name])
+                times[name].append(elapsed)
 
     median = {name: statistics.median(t) for name, t in times.items()}
     for name, t in times.items():

@@ -40,6 +40,7 @@ import tensorflow as tf  # noqa: E402
 from blas_threads import choose_blas_threads  # noqa: E402
 from sklearn.neural_network import BernoulliRBM as SklearnRBM  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
+from timing import timed  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.boltzmann.rbm import BernoulliRBM  # noqa: E402
@@ -113,19 +114,16 @@ def main():
     floor(tf.constant(5000), tf.constant([0, 1]))  # traces
     ours_times, peer_times, floor_times = [], [], []
     for repeat in range(args.repeats):
-        start = time.perf_counter()
-        history = ours.fit(x, batch_size=BATCH, epochs=1, verbose=0)
-        ours_times.append(time.perf_counter() - start)
+        history, elapsed = timed(ours.fit, x, batch_size=BATCH, epochs=1, verbose=0)
+        ours_times.append(elapsed)
         peer = SklearnRBM(n_components=args.hidden, learning_rate=LEARNING_RATE,
                           batch_size=BATCH, n_iter=1, random_state=0)
         with threadpool_limits(threads, user_api="blas"):
-            start = time.perf_counter()
-            peer.fit(x)
-            peer_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        floor_error, _ = floor(tf.constant(len(x)), tf.constant([repeat, 2]))
-        floor_error = float(floor_error)
-        floor_times.append(time.perf_counter() - start)
+            _, elapsed = timed(peer.fit, x)
+            peer_times.append(elapsed)
+        (floor_error, _), elapsed = timed(
+            lambda r=repeat: [float(t) for t in floor(tf.constant(len(x)), tf.constant([r, 2]))])
+        floor_times.append(elapsed)
     ours_t, peer_t, floor_t = min(ours_times), min(peer_times), min(floor_times)
     ours_error = history.history["reconstruction_error"][-1]
     print(f"check: mean training reconstruction error of the last epoch: course_lib "

@@ -55,6 +55,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from contenders import Contender  # noqa: E402
 from keras import layers, ops  # noqa: E402
+from timing import settle  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.training import array_dataset  # noqa: E402
@@ -238,6 +239,7 @@ def main():
     for repeat in range(args.repeats):
         for c in contenders:
             c.timed_epoch(x)
+        settle()
         start = time.perf_counter()
         floor_losses.append(floor(repeat))
         floor_times.append(time.perf_counter() - start)

@@ -4,6 +4,8 @@ model, its ``fit`` call, and the starting state every timed epoch begins from.""
 import statistics
 import time
 
+from timing import settle
+
 
 class Contender:
     """A compiled model, its fit call and a snapshot of its starting state (weights and the
@@ -30,6 +32,7 @@ class Contender:
 
     def timed_epoch(self, x):
         self.reset()
+        settle()
         start, cpu_start = time.perf_counter(), time.process_time()
         history = self.fit(x)
         self.times.append(time.perf_counter() - start)
