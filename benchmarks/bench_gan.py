@@ -18,7 +18,11 @@ batches that traces each:
   description): one discriminator step on the concatenated real and generated batch with
   noisy labels and binary cross-entropy, one generator step with "misleading" labels, fed by
   ``tf.data.Dataset.from_tensor_slices(x).shuffle(...).batch(64)``, compiled as the example
-  does (``steps_per_execution`` 1).
+  does (``steps_per_execution`` 1). The example's own networks have no batch normalization,
+  so its calls without ``training=True`` cost nothing there; on these networks, whose
+  generator has BatchNorm, a Keras 3 ``train_step`` that omits it runs that BatchNorm in
+  inference mode (the moving statistics never move), which skips the batch statistics and
+  trains another model. The peer therefore passes ``training=True``, as ours and the floor do.
 - the arithmetic floor: the same two updates (discriminator on real and generated images,
   then generator through the discriminator, Adam) as one ``tf.function`` holding one
   ``tf.range`` loop over the epoch's batches, with no Keras training loop, callbacks or
@@ -87,19 +91,19 @@ class KerasIoGAN(keras.Model):
     def train_step(self, real_images):
         batch_size = tf.shape(real_images)[0]
         z = keras.random.normal((batch_size, LATENT), seed=self.seed_generator)
-        generated = self.generator(z)
+        generated = self.generator(z, training=True)
         combined = tf.concat([generated, real_images], axis=0)
         labels = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
         labels += 0.05 * keras.random.uniform(tf.shape(labels), seed=self.seed_generator)
         with tf.GradientTape() as tape:
-            d_loss = self.loss_fn(labels, self.discriminator(combined))
+            d_loss = self.loss_fn(labels, self.discriminator(combined, training=True))
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights,
                                              strict=True))
         z = keras.random.normal((batch_size, LATENT), seed=self.seed_generator)
         with tf.GradientTape() as tape:
-            g_loss = self.loss_fn(tf.zeros((batch_size, 1)),
-                                  self.discriminator(self.generator(z)))
+            g_loss = self.loss_fn(tf.zeros((batch_size, 1)), self.discriminator(
+                self.generator(z, training=True), training=True))
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=True))
         self.d_loss_metric.update_state(d_loss)
@@ -185,6 +189,11 @@ def main():
               f"{', '.join(f'{s:.2f}' for s in t)})")
     print(f"check: course_lib discriminator loss {history.history['discriminator_loss'][-1]:.3f} "
           "(finite)")
+    moved = {name: bool(np.any(model.generator.get_layer("generator_bn0").moving_mean.numpy()))
+             for name, model in (("course_lib", ours), ("keras.io", peer))}
+    print(f"check: the generator's BatchNorm trained in batch mode (moving mean moved): {moved}")
+    if not all(moved.values()):
+        raise SystemExit("a contender ran the generator's BatchNorm in inference mode")
     print(f"ours/floor = {best['course_lib'] / best['floor']:.3f}; "
           f"keras.io/floor = {best['keras.io'] / best['floor']:.3f}")
 

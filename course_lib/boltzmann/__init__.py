@@ -10,10 +10,14 @@
 
 Each model offers the named methods that ``course_lib.evaluation`` uses:
 ``enumerated_free_energy`` and ``unnormalized_log_prob`` (exact log Z and likelihood) and
-``annealing_path`` (AIS).
+``annealing_path`` (AIS), and for DBMs ``annealing_path_from`` (AIS between two models).
 """
 
-from course_lib.boltzmann.annealing import DBMAnnealingPath, RBMAnnealingPath
+from course_lib.boltzmann.annealing import (
+    DBMAnnealingPath,
+    DBMInterpolationPath,
+    RBMAnnealingPath,
+)
 from course_lib.boltzmann.boltzmann_machine import BoltzmannMachine
 from course_lib.boltzmann.dbm import DBM, dbm_pretraining_rbms
 from course_lib.boltzmann.dbn import DBN
@@ -28,5 +32,5 @@ from course_lib.boltzmann.stacking import (
 __all__ = [
     "RBM", "BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine", "DBN", "DBM",
     "dbm_pretraining_rbms", "DoublingRBM", "greedy_layerwise", "propagate_up",
-    "transposed_rbm", "RBMAnnealingPath", "DBMAnnealingPath",
+    "transposed_rbm", "RBMAnnealingPath", "DBMAnnealingPath", "DBMInterpolationPath",
 ]

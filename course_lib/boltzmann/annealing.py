@@ -170,3 +170,84 @@ class DBMAnnealingPath:
             states[l] = sampling.bernoulli(tf.sigmoid(beta_to * self._input(states, l)),
                                            sampling.step_seed(seed, 0, 1 + l))
         return increment, tf.concat([states[l] for l in self.odd], -1)
+
+
+class DBMInterpolationPath:
+    """Eq. (3.10): the geometric path between two DBMs A and B of one architecture, odd layers
+    annealed, even layers summed out as in Eq. (3.9).
+
+    The intermediate model at beta is the DBM whose parameters are (1 - beta) theta_A +
+    beta theta_B (the energy is linear in the parameters, so this is p_A^(1 - beta) p_B^beta
+    on the whole state), and::
+
+        log f_beta(h_odd) = sum_{l odd} ((1 - beta) b_l^A + beta b_l^B).h_l
+                            + sum_{l even} sum_j softplus((1 - beta) x_l^A + beta x_l^B)_j
+
+    with x_l^M = b_l^M + h_{l-1} W_l^M + h_{l+1} (W_{l+1}^M)^T the input of even layer l under
+    model M. AIS along it from samples of A estimates log Z_B - log Z_A: two models near each
+    other (a DBM and the pre-trained DBM it started from) are far closer than a DBM and a
+    base-rate model, so the anneal has far less ground to cover. Its start states must be
+    samples of A (``state_from_samples``); there is no exact ``initial_state`` and no
+    closed-form ``log_base_partition``.
+    """
+
+    def __init__(self, start, end):
+        if list(start.layer_sizes) != list(end.layer_sizes):
+            raise ValueError(f"the two DBMs must have the same layer sizes to anneal between "
+                             f"them; got {list(start.layer_sizes)} and "
+                             f"{list(end.layer_sizes)}.")
+        self.model = end
+        self.start = start
+        self.num_layers = end.num_layers
+        self.sizes = list(end.layer_sizes)
+        self.odd = list(range(1, self.num_layers + 1, 2))
+        self.even = list(range(0, self.num_layers + 1, 2))
+        self.W, self.W_T, self.b = [], [], []
+        for name, model in (("start", start), ("end", end)):
+            weights = [tf.identity(w) for w in model.W]
+            biases = [tf.identity(b) for b in model.biases]
+            _check_parameters([(f"{name} W{l + 1}", w) for l, w in enumerate(weights)]
+                              + [(f"{name} b{l}", b) for l, b in enumerate(biases)])
+            self.W.append(weights)
+            self.W_T.append([tf.transpose(w) for w in weights])
+            self.b.append(biases)
+        self.odd_bias_gap = {l: self.b[1][l] - self.b[0][l] for l in self.odd}
+
+    def state_from_samples(self, samples):
+        """Samples ``[v, h_1, ..., h_L]`` of the start model -> its odd layers."""
+        states = self.start.check_layer_states(samples, "start_samples")
+        return tf.concat([tf.constant(states[l]) for l in self.odd], -1)
+
+    def _split(self, odd):
+        sizes = [self.sizes[l] for l in self.odd]
+        return dict(zip(self.odd, tf.split(odd, sizes, axis=-1), strict=True))
+
+    def _inputs(self, states, l):
+        """Layer l's input under A and under B, from whichever neighbours are in states."""
+        inputs = []
+        for m in (0, 1):
+            total = self.b[m][l]
+            if l > 0:
+                total = total + tf.matmul(states[l - 1], self.W[m][l - 1])
+            if l < self.num_layers:
+                total = total + tf.matmul(states[l + 1], self.W_T[m][l])
+            inputs.append(total)
+        return inputs
+
+    def step(self, odd, beta_from, beta_to, seed):
+        """Weight increment log f_to - log f_from at the odd state, then a Gibbs sweep of
+        the DBM at beta_to (even layers given odd, odd given even)."""
+        states = self._split(odd)
+        increment = (beta_to - beta_from) * sum(
+            tf.linalg.matvec(states[l], self.odd_bias_gap[l]) for l in self.odd)
+        for l in self.even:
+            x_a, x_b = self._inputs(states, l)
+            low = x_a + beta_from * (x_b - x_a)
+            high = x_a + beta_to * (x_b - x_a)
+            increment += tf.reduce_sum(tf.nn.softplus(high) - tf.nn.softplus(low), -1)
+            states[l] = sampling.bernoulli(tf.sigmoid(high), sampling.step_seed(seed, 0, 1 + l))
+        for l in self.odd:
+            x_a, x_b = self._inputs(states, l)
+            states[l] = sampling.bernoulli(tf.sigmoid(x_a + beta_to * (x_b - x_a)),
+                                           sampling.step_seed(seed, 0, 1 + l))
+        return increment, tf.concat([states[l] for l in self.odd], -1)

@@ -41,7 +41,7 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import sampling
-from course_lib.boltzmann.annealing import DBMAnnealingPath
+from course_lib.boltzmann.annealing import DBMAnnealingPath, DBMInterpolationPath
 from course_lib.boltzmann.stacking import DoublingRBM, stack_sizes
 from course_lib.checks import (
     check_finite_array,
@@ -486,6 +486,13 @@ class DBM(GuardedFitMixin, keras.Model):
     def annealing_path(self, base_visible_bias):
         """The AIS path of Eq. (3.9) from the base-rate model to this DBM."""
         return DBMAnnealingPath(self, base_visible_bias)
+
+    def annealing_path_from(self, start):
+        """The AIS path of Eq. (3.10) from another DBM ``start`` (same layer sizes) to this
+        one, for the log ratio of their partition functions."""
+        if not isinstance(start, DBM):
+            raise TypeError(f"start must be a DBM to anneal from; got {type(start).__name__}.")
+        return DBMInterpolationPath(start, self)
 
     def get_config(self):
         config = super().get_config()

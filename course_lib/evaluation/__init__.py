@@ -4,7 +4,8 @@
   the exact Markov chain of a small binary denoising autoencoder.
 - ``ais``: annealed importance sampling for log Z, forward and reverse, with error bars,
   along the path a model returns from ``annealing_path`` (RBM and DBM in
-  ``course_lib.boltzmann.annealing``).
+  ``course_lib.boltzmann.annealing``); the log ratio of two DBMs' partition functions along
+  the path ``annealing_path_from`` returns.
 - ``variational``: the importance-weighted bound for any k, active units, KL per unit.
 - ``scores``: pseudo-likelihood, reconstruction error, free-energy gap (overfitting).
 - ``compare``: the paired difference of two models on the same examples, with its error bar.
@@ -22,6 +23,7 @@
 from course_lib.evaluation.ais import (
     AISResult,
     ais_log_partition,
+    ais_log_partition_ratio,
     base_rate_visible_bias,
     dbm_schedule,
     published_schedule,
@@ -78,7 +80,8 @@ __all__ = [
     "TranslationAccuracy", "adaptation_accuracy", "classifier_images", "cycle_error",
     "feature_distance", "label_preservation", "train_digit_classifier",
     "AISResult", "dbm_schedule",
-    "ais_log_partition", "base_rate_visible_bias", "exact_dae_chain", "exact_dbn_bound",
+    "ais_log_partition", "ais_log_partition_ratio", "base_rate_visible_bias", "exact_dae_chain",
+    "exact_dbn_bound",
     "published_schedule", "reverse_ais_log_partition",
     "exact_log_likelihood", "exact_log_partition", "free_energy_gap",
     "pseudo_log_likelihood", "reconstruction_error", "active_units",

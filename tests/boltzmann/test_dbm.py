@@ -14,10 +14,16 @@ import pytest
 import tensorflow as tf
 
 from course_lib import sampling
-from course_lib.boltzmann import DBM, DBMAnnealingPath, dbm_pretraining_rbms
+from course_lib.boltzmann import (
+    DBM,
+    DBMAnnealingPath,
+    DBMInterpolationPath,
+    dbm_pretraining_rbms,
+)
 from course_lib.boltzmann.stacking import DoublingRBM
 from course_lib.evaluation import (
     ais_log_partition,
+    ais_log_partition_ratio,
     base_rate_visible_bias,
     dbm_schedule,
     exact_log_likelihood,
@@ -331,6 +337,90 @@ def test_reverse_ais_from_the_models_own_chains():
     assert abs(reverse.log_z - oracles.dbm_log_z(Ws, bs)) < 0.05, str(reverse)
     with pytest.raises(ValueError, match="list of 3 layer states"):
         reverse_ais_log_partition(dbm, base, chains[:2], betas=[0.0, 1.0])
+
+
+def mixed_parameters(params_a, params_b, beta):
+    """(1 - beta) theta_A + beta theta_B, layer by layer: the DBM at beta on Eq. (3.10)."""
+    return tuple([(1.0 - beta) * a + beta * b for a, b in zip(pa, pb, strict=True)]
+                 for pa, pb in zip(params_a, params_b, strict=True))
+
+
+def test_interpolation_step_leaves_the_intermediate_model_invariant():
+    """Eq. (3.10): one step from beta = 0.3 to 0.6 maps exact samples of the DBM with mixed
+    parameters at 0.6 (odd layers) to samples of it, and its weight increment is
+    log f_0.6 - log f_0.3, both enumerated in numpy from the mixed model's joint. A mix taken
+    the wrong way round, a sweep under either end model or a wrong odd-bias term fails."""
+    a, params_a = make_dbm(THREE_LAYERS, seed=4)
+    b, params_b = make_dbm(THREE_LAYERS, seed=5)
+    path = b.annealing_path_from(a)
+    assert isinstance(path, DBMInterpolationPath)
+    no_base = np.zeros(THREE_LAYERS[0])
+
+    def log_f(beta):       # the mixed DBM's unnormalized marginal over the odd layers
+        return oracles.dbm_tempered_odd_log_f(*mixed_parameters(params_a, params_b, beta),
+                                              no_base, 1.0)
+    odd_states, log_f_to = log_f(0.6)
+    _, log_f_from = log_f(0.3)
+    # The end points are the two models.
+    assert oracles.logsumexp(log_f(0.0)[1]) == pytest.approx(oracles.dbm_log_z(*params_a))
+    assert oracles.logsumexp(log_f(1.0)[1]) == pytest.approx(oracles.dbm_log_z(*params_b))
+
+    p = np.exp(log_f_to - oracles.logsumexp(log_f_to))
+    n = 40000
+    idx = np.random.default_rng(0).choice(len(p), size=n, p=p)
+    increment, state = path.step(tf.constant(odd_states[idx].astype("float32")),
+                                 tf.constant(0.3), tf.constant(0.6), tf.constant([4, 2]))
+    np.testing.assert_allclose(np_of(increment), log_f_to[idx] - log_f_from[idx], rtol=1e-5,
+                               atol=1e-5)
+    freq = np.bincount(oracles.state_index(np_of(state)), minlength=len(p)) / n
+    assert np.all(np.abs(freq - p) < 5 * np.sqrt(p * (1 - p) / n) + 1e-4), (freq, p)
+
+
+@pytest.mark.parametrize("sizes, seed", [(TWO_LAYERS, 3), (THREE_LAYERS, 4)])
+def test_ais_between_two_dbms_finds_the_exact_log_ratio_both_ways(sizes, seed):
+    """log Z_B - log Z_A from exact samples of A, and log Z_A - log Z_B from exact samples
+    of B, each within its 3-sigma interval (plus 0.01 for the float32 increments) of the
+    enumerated ratio; the two directions then agree with each other."""
+    a, params_a = make_dbm(sizes, seed=seed)
+    b, params_b = make_dbm(sizes, seed=seed + 10)
+    exact = oracles.dbm_log_z(*params_b) - oracles.dbm_log_z(*params_a)
+    betas = np.linspace(0.0, 1.0, 1000)
+    up = ais_log_partition_ratio(a, b, sample_joint(*params_a, 100, seed=0), betas=betas,
+                                 seed=0)
+    down = ais_log_partition_ratio(b, a, sample_joint(*params_b, 100, seed=1), betas=betas,
+                                   seed=1)
+    assert up.direction == down.direction == "ratio" and len(up.log_weights) == 100
+    assert up.num_distributions == 1000 and "log Z_end - log Z_start" in str(up)
+    assert up.log_z_low - 0.01 <= exact <= up.log_z_high + 0.01, (str(up), exact)
+    assert down.log_z_low - 0.01 <= -exact <= down.log_z_high + 0.01, (str(down), exact)
+    assert abs(up.log_z - exact) < 0.05 and abs(down.log_z + exact) < 0.05
+
+
+def test_ais_between_two_dbms_under_xla_finds_the_exact_log_ratio():
+    """The same anneal compiled by XLA, as a GPU runs it ("auto")."""
+    a, params_a = make_dbm(TWO_LAYERS, seed=3)
+    b, params_b = make_dbm(TWO_LAYERS, seed=13)
+    exact = oracles.dbm_log_z(*params_b) - oracles.dbm_log_z(*params_a)
+    up = ais_log_partition_ratio(a, b, sample_joint(*params_a, 100, seed=0),
+                                 betas=np.linspace(0.0, 1.0, 1000), seed=0, jit_compile=True)
+    assert up.log_z_low - 0.01 <= exact <= up.log_z_high + 0.01, (str(up), exact)
+
+
+def test_ais_between_dbms_refuses_what_it_cannot_anneal():
+    a, params_a = make_dbm(TWO_LAYERS, seed=3)
+    samples = sample_joint(*params_a, 10, seed=0)
+    with pytest.raises(ValueError, match=r"same layer sizes.*\[5, 4, 3\] and \[5, 4, 2\]"):
+        ais_log_partition_ratio(a, make_dbm([5, 4, 2], seed=1)[0], samples, betas=[0.0, 1.0])
+    with pytest.raises(TypeError, match="start must be a DBM"):
+        ais_log_partition_ratio("not a model", a, samples, betas=[0.0, 1.0])
+    b, _ = make_dbm(TWO_LAYERS, seed=4)
+    with pytest.raises(ValueError, match="list of 3 layer states"):
+        ais_log_partition_ratio(a, b, samples[:2], betas=[0.0, 1.0])
+    with pytest.raises(ValueError, match="betas"):
+        ais_log_partition_ratio(a, b, samples, betas=[0.0, 0.5])
+    b.W[0].assign(np.full((5, 4), np.nan, "float32"))
+    with pytest.raises(ValueError, match="end W1 holds 20 NaN or inf"):
+        ais_log_partition_ratio(a, b, samples, betas=[0.0, 1.0])
 
 
 def test_dbm_schedule():
