@@ -301,6 +301,22 @@ def test_forward_and_reverse_ais_find_the_exact_log_partition(sizes, seed):
     assert abs(reverse.log_z - exact) < 0.05
 
 
+def assert_step_from_03_to_06(path, odd_states, log_f_from, log_f_to):
+    """One ``path.step`` from beta = 0.3 to 0.6 on 40,000 exact samples of p_0.6 (drawn from
+    the enumerated log f_0.6 over ``odd_states``): its increments are log f_0.6 - log f_0.3
+    and its new states are again distributed as p_0.6 (every state's frequency within 5
+    standard errors)."""
+    p = np.exp(log_f_to - oracles.logsumexp(log_f_to))
+    n = 40000
+    idx = np.random.default_rng(0).choice(len(p), size=n, p=p)
+    increment, state = path.step(tf.constant(odd_states[idx].astype("float32")),
+                                 tf.constant(0.3), tf.constant(0.6), tf.constant([4, 2]))
+    np.testing.assert_allclose(np_of(increment), log_f_to[idx] - log_f_from[idx], rtol=1e-5,
+                               atol=1e-5)
+    freq = np.bincount(oracles.state_index(np_of(state)), minlength=len(p)) / n
+    assert np.all(np.abs(freq - p) < 5 * np.sqrt(p * (1 - p) / n) + 1e-4), (freq, p)
+
+
 def test_annealing_step_leaves_the_intermediate_distribution_invariant():
     """Eq. (3.9): one step from beta = 0.3 to 0.6 maps exact samples of p_0.6 over the odd
     layers (1 and 3) to samples of p_0.6, and its weight increment is
@@ -316,15 +332,7 @@ def test_annealing_step_leaves_the_intermediate_distribution_invariant():
     assert path.log_base_partition() == pytest.approx(oracles.logsumexp(log_f_0), abs=1e-6)
     assert oracles.logsumexp(log_f_1) == pytest.approx(oracles.dbm_log_z(Ws, bs), abs=1e-9)
 
-    p = np.exp(log_f_to - oracles.logsumexp(log_f_to))
-    n = 40000
-    idx = np.random.default_rng(0).choice(len(p), size=n, p=p)
-    increment, state = path.step(tf.constant(odd_states[idx].astype("float32")),
-                                 tf.constant(0.3), tf.constant(0.6), tf.constant([4, 2]))
-    np.testing.assert_allclose(np_of(increment), log_f_to[idx] - log_f_from[idx], rtol=1e-5,
-                               atol=1e-5)
-    freq = np.bincount(oracles.state_index(np_of(state)), minlength=len(p)) / n
-    assert np.all(np.abs(freq - p) < 5 * np.sqrt(p * (1 - p) / n) + 1e-4), (freq, p)
+    assert_step_from_03_to_06(path, odd_states, log_f_from, log_f_to)
 
 
 def test_reverse_ais_from_the_models_own_chains():
@@ -365,15 +373,7 @@ def test_interpolation_step_leaves_the_intermediate_model_invariant():
     assert oracles.logsumexp(log_f(0.0)[1]) == pytest.approx(oracles.dbm_log_z(*params_a))
     assert oracles.logsumexp(log_f(1.0)[1]) == pytest.approx(oracles.dbm_log_z(*params_b))
 
-    p = np.exp(log_f_to - oracles.logsumexp(log_f_to))
-    n = 40000
-    idx = np.random.default_rng(0).choice(len(p), size=n, p=p)
-    increment, state = path.step(tf.constant(odd_states[idx].astype("float32")),
-                                 tf.constant(0.3), tf.constant(0.6), tf.constant([4, 2]))
-    np.testing.assert_allclose(np_of(increment), log_f_to[idx] - log_f_from[idx], rtol=1e-5,
-                               atol=1e-5)
-    freq = np.bincount(oracles.state_index(np_of(state)), minlength=len(p)) / n
-    assert np.all(np.abs(freq - p) < 5 * np.sqrt(p * (1 - p) / n) + 1e-4), (freq, p)
+    assert_step_from_03_to_06(path, odd_states, log_f_from, log_f_to)
 
 
 @pytest.mark.parametrize("sizes, seed", [(TWO_LAYERS, 3), (THREE_LAYERS, 4)])
