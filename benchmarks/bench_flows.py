@@ -46,7 +46,6 @@ Timings are indicative: other processes may share the CPUs.
 import argparse
 import os
 import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -56,7 +55,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
 import tf_keras  # noqa: E402
 from contenders import Contender  # noqa: E402
-from timing import settle  # noqa: E402
+from timing import timed  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.flows import FlowModel, architectures, pixels  # noqa: E402
@@ -199,10 +198,9 @@ def main():
     for repeat in range(args.repeats):
         for c in contenders:
             c.timed_epoch(x)
-        settle()
-        start = time.perf_counter()
-        floor_losses.append(floor(repeat))
-        floor_times.append(time.perf_counter() - start)
+        loss, elapsed = timed(floor, repeat)
+        floor_losses.append(loss)
+        floor_times.append(elapsed)
 
     width = max(len(c.name) for c in contenders)
     ours_t, peer_t = (c.report(width) for c in contenders)

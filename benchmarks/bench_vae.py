@@ -46,7 +46,6 @@ indicative: other processes may share the CPUs.
 import argparse
 import os
 import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -55,7 +54,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from contenders import Contender  # noqa: E402
 from keras import layers, ops  # noqa: E402
-from timing import settle  # noqa: E402
+from timing import timed  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.training import array_dataset  # noqa: E402
@@ -239,10 +238,9 @@ def main():
     for repeat in range(args.repeats):
         for c in contenders:
             c.timed_epoch(x)
-        settle()
-        start = time.perf_counter()
-        floor_losses.append(floor(repeat))
-        floor_times.append(time.perf_counter() - start)
+        loss, elapsed = timed(floor, repeat)
+        floor_losses.append(loss)
+        floor_times.append(elapsed)
 
     width = max(len(c.name) for c in contenders)
     ours, peer_c, fed_c, unguarded_c = contenders

@@ -101,40 +101,62 @@ class RBMAnnealingPath:
         return increment, sampling.bernoulli(tf.sigmoid(logits), sampling.step_seed(seed, 0, 2))
 
 
-class DBMAnnealingPath:
+def _dbm_parameters(model, prefix=""):
+    """A DBM's ``(W, W^T, b)`` as constants (W^T a loop invariant, as for the RBM path),
+    refused when any holds NaN or inf."""
+    W = [tf.identity(w) for w in model.W]
+    b = [tf.identity(bias) for bias in model.biases]
+    _check_parameters([(f"{prefix}W{l + 1}", w) for l, w in enumerate(W)]
+                      + [(f"{prefix}b{l}", bias) for l, bias in enumerate(b)])
+    return W, [tf.transpose(w) for w in W], b
+
+
+def _layer_input(W, W_T, b, states, l):
+    """b_l + h_{l-1} W_l + h_{l+1} W_{l+1}^T, from whichever neighbours are in states."""
+    total = b[l]
+    if l > 0:
+        total = total + tf.matmul(states[l - 1], W[l - 1])
+    if l < len(W):
+        total = total + tf.matmul(states[l + 1], W_T[l])
+    return total
+
+
+class _OddLayerPath:
+    """What every DBM path shares: the odd layers it anneals (concatenated into one state)
+    and the even layers it sums out."""
+
+    def __init__(self, layer_sizes):
+        self.sizes = list(layer_sizes)
+        self.num_layers = len(self.sizes) - 1
+        self.odd = list(range(1, self.num_layers + 1, 2))
+        self.even = list(range(0, self.num_layers + 1, 2))
+
+    def _split(self, odd):
+        sizes = [self.sizes[l] for l in self.odd]
+        return dict(zip(self.odd, tf.split(odd, sizes, axis=-1), strict=True))
+
+    def _join(self, states):
+        return tf.concat([states[l] for l in self.odd], -1)
+
+
+class DBMAnnealingPath(_OddLayerPath):
     """Eq. (3.9) for a ``DBM``: from the base-rate model A to the DBM, odd layers annealed."""
 
     def __init__(self, model, base_visible_bias):
+        super().__init__(model.layer_sizes)
         base = check_finite_array(base_visible_bias, "base_visible_bias",
                                   shape=(model.layer_sizes[0],))
         self.model = model
         self.base_bias = tf.constant(base)
-        self.W = [tf.identity(w) for w in model.W]
-        self.W_T = [tf.transpose(w) for w in self.W]  # loop invariants, as for the RBM path
-        self.b = [tf.identity(b) for b in model.biases]
-        _check_parameters([(f"W{l + 1}", w) for l, w in enumerate(self.W)]
-                          + [(f"b{l}", b) for l, b in enumerate(self.b)])
-        self.num_layers = model.num_layers
-        self.odd = list(range(1, self.num_layers + 1, 2))
-        self.even = list(range(0, self.num_layers + 1, 2))
+        self.W, self.W_T, self.b = _dbm_parameters(model)
 
     def log_base_partition(self):
         """log Z_A + (number of hidden units) log 2, Eq. (3.9) at beta = 0."""
         log_za = np.sum(np.logaddexp(0.0, self.base_bias.numpy().astype(np.float64)))
         return float(log_za + sum(self.model.layer_sizes[1:]) * math.log(2.0))
 
-    def _split(self, odd):
-        sizes = [self.model.layer_sizes[l] for l in self.odd]
-        return dict(zip(self.odd, tf.split(odd, sizes, axis=-1), strict=True))
-
     def _input(self, states, l):
-        """b_l + h_{l-1} W_l + h_{l+1} W_{l+1}^T, from whichever neighbours are in states."""
-        total = self.b[l]
-        if l > 0:
-            total = total + tf.matmul(states[l - 1], self.W[l - 1])
-        if l < self.num_layers:
-            total = total + tf.matmul(states[l + 1], self.W_T[l])
-        return total
+        return _layer_input(self.W, self.W_T, self.b, states, l)
 
     def initial_state(self, num_chains, seed):
         size = sum(self.model.layer_sizes[l] for l in self.odd)
@@ -143,7 +165,7 @@ class DBMAnnealingPath:
     def state_from_samples(self, samples):
         """Model samples ``[v, h_1, ..., h_L]`` (e.g. ``dbm.chain_states()``) -> odd layers."""
         states = self.model.check_layer_states(samples, "model_samples")
-        return tf.concat([tf.constant(states[l]) for l in self.odd], -1)
+        return self._join({l: tf.constant(states[l]) for l in self.odd})
 
     def _even_logits(self, states, l, beta):
         if l == 0:
@@ -169,10 +191,10 @@ class DBMAnnealingPath:
         for l in self.odd:
             states[l] = sampling.bernoulli(tf.sigmoid(beta_to * self._input(states, l)),
                                            sampling.step_seed(seed, 0, 1 + l))
-        return increment, tf.concat([states[l] for l in self.odd], -1)
+        return increment, self._join(states)
 
 
-class DBMInterpolationPath:
+class DBMInterpolationPath(_OddLayerPath):
     """Eq. (3.10): the geometric path between two DBMs A and B of one architecture, odd layers
     annealed, even layers summed out as in Eq. (3.9).
 
@@ -196,43 +218,20 @@ class DBMInterpolationPath:
             raise ValueError(f"the two DBMs must have the same layer sizes to anneal between "
                              f"them; got {list(start.layer_sizes)} and "
                              f"{list(end.layer_sizes)}.")
-        self.model = end
+        super().__init__(end.layer_sizes)
         self.start = start
-        self.num_layers = end.num_layers
-        self.sizes = list(end.layer_sizes)
-        self.odd = list(range(1, self.num_layers + 1, 2))
-        self.even = list(range(0, self.num_layers + 1, 2))
-        self.W, self.W_T, self.b = [], [], []
-        for name, model in (("start", start), ("end", end)):
-            weights = [tf.identity(w) for w in model.W]
-            biases = [tf.identity(b) for b in model.biases]
-            _check_parameters([(f"{name} W{l + 1}", w) for l, w in enumerate(weights)]
-                              + [(f"{name} b{l}", b) for l, b in enumerate(biases)])
-            self.W.append(weights)
-            self.W_T.append([tf.transpose(w) for w in weights])
-            self.b.append(biases)
-        self.odd_bias_gap = {l: self.b[1][l] - self.b[0][l] for l in self.odd}
+        self.parameters = [_dbm_parameters(start, "start "), _dbm_parameters(end, "end ")]
+        self.odd_bias_gap = {l: self.parameters[1][2][l] - self.parameters[0][2][l]
+                             for l in self.odd}
 
     def state_from_samples(self, samples):
         """Samples ``[v, h_1, ..., h_L]`` of the start model -> its odd layers."""
         states = self.start.check_layer_states(samples, "start_samples")
-        return tf.concat([tf.constant(states[l]) for l in self.odd], -1)
-
-    def _split(self, odd):
-        sizes = [self.sizes[l] for l in self.odd]
-        return dict(zip(self.odd, tf.split(odd, sizes, axis=-1), strict=True))
+        return self._join({l: tf.constant(states[l]) for l in self.odd})
 
     def _inputs(self, states, l):
         """Layer l's input under A and under B, from whichever neighbours are in states."""
-        inputs = []
-        for m in (0, 1):
-            total = self.b[m][l]
-            if l > 0:
-                total = total + tf.matmul(states[l - 1], self.W[m][l - 1])
-            if l < self.num_layers:
-                total = total + tf.matmul(states[l + 1], self.W_T[m][l])
-            inputs.append(total)
-        return inputs
+        return [_layer_input(*parameters, states, l) for parameters in self.parameters]
 
     def step(self, odd, beta_from, beta_to, seed):
         """Weight increment log f_to - log f_from at the odd state, then a Gibbs sweep of
@@ -250,4 +249,4 @@ class DBMInterpolationPath:
             x_a, x_b = self._inputs(states, l)
             states[l] = sampling.bernoulli(tf.sigmoid(x_a + beta_to * (x_b - x_a)),
                                            sampling.step_seed(seed, 0, 1 + l))
-        return increment, tf.concat([states[l] for l in self.odd], -1)
+        return increment, self._join(states)

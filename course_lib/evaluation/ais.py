@@ -100,11 +100,9 @@ class AISResult:
         return float(w.std(ddof=1) / (w.mean() * math.sqrt(len(w))))
 
     def __str__(self):
-        if self.direction == "ratio":
-            return (f"AIS between models: log Z_end - log Z_start = {self.log_z:.3f} "
-                    f"[{self.log_z_low:.3f}, {self.log_z_high:.3f}] (+-3 sigma, "
-                    f"{len(self.log_weights)} chains, {self.num_distributions} distributions)")
-        return (f"{self.direction} AIS: log Z = {self.log_z:.3f} "
+        what = ("AIS between models: log Z_end - log Z_start" if self.direction == "ratio"
+                else f"{self.direction} AIS: log Z")
+        return (f"{what} = {self.log_z:.3f} "
                 f"[{self.log_z_low:.3f}, {self.log_z_high:.3f}] (+-3 sigma, "
                 f"{len(self.log_weights)} chains, {self.num_distributions} distributions)")
 
@@ -229,14 +227,10 @@ def reverse_ais_log_partition(model, base_visible_bias, model_samples, *, betas=
             ``dbm.chain_states()``; one annealing run starts from each.
         betas, seed, path, verbose, jit_compile: as in :func:`ais_log_partition`.
     """
-    seed = check_seed(seed)
-    verbose = sampling.check_verbose(verbose)
-    jit_compile = sampling.resolve_jit_compile(jit_compile)
-    betas = _check_schedule(betas)
     path = path or model.annealing_path(base_visible_bias)
-    state = path.state_from_samples(model_samples)
-    log_w = anneal(path, betas[::-1].copy(), state, seed, jit_compile, verbose=verbose)
-    mean, low, high = log_mean_exp_with_bars(log_w)
+    betas = _check_schedule(betas)
+    mean, low, high, log_w = _anneal_from_samples(path, model_samples, betas[::-1].copy(), seed,
+                                                  verbose, jit_compile)
     log_za = path.log_base_partition()
     # log Z_B = log Z_A - log mean w_rev: the interval flips.
     return AISResult(log_za - mean, log_za - high, log_za - low, log_w, len(betas), "reverse")
@@ -262,12 +256,18 @@ def ais_log_partition_ratio(start, end, start_samples, *, betas=None, seed=0, ve
         An :class:`AISResult` whose ``log_z`` and interval hold the log ratio (direction
         ``"ratio"``); the uncertainty of log Z_start is not in it.
     """
+    betas = _check_schedule(betas)
+    mean, low, high, log_w = _anneal_from_samples(end.annealing_path_from(start), start_samples,
+                                                  betas, seed, verbose, jit_compile)
+    return AISResult(mean, low, high, log_w, len(betas), "ratio")
+
+
+def _anneal_from_samples(path, samples, betas, seed, verbose, jit_compile):
+    """``path`` walked along ``betas`` (in the order given) from ``samples``: the log mean
+    weight with its 3-sigma interval, and the log weights."""
     seed = check_seed(seed)
     verbose = sampling.check_verbose(verbose)
     jit_compile = sampling.resolve_jit_compile(jit_compile)
-    betas = _check_schedule(betas)
-    path = end.annealing_path_from(start)
-    state = path.state_from_samples(start_samples)
-    log_w = anneal(path, betas, state, seed, jit_compile, verbose=verbose)
-    mean, low, high = log_mean_exp_with_bars(log_w)
-    return AISResult(mean, low, high, log_w, len(betas), "ratio")
+    log_w = anneal(path, betas, path.state_from_samples(samples), seed, jit_compile,
+                   verbose=verbose)
+    return (*log_mean_exp_with_bars(log_w), log_w)
