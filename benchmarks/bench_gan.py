@@ -13,18 +13,22 @@ each timed ``--repeats`` times (the fastest reported), after one warm-up epoch o
 batches that traces each:
 
 - course_lib: ``GAN(..., loss="non_saturating")``, ``compile`` with the library's default
-  ``steps_per_execution``, ``fit(x, batch_size=64, epochs=1)``.
+  ``steps_per_execution``, ``fit(x, batch_size=64, epochs=1)``. Its step generates G(z) once:
+  the generator's update reuses the samples of the discriminator's update (G is unchanged
+  by D's update), as the DCGAN authors' code does, and runs them through the updated D.
 - the peer: the keras.io DCGAN example's ``keras.Model`` (written out below from its
   description): one discriminator step on the concatenated real and generated batch with
-  noisy labels and binary cross-entropy, one generator step with "misleading" labels, fed by
+  noisy labels and binary cross-entropy, one generator step with "misleading" labels on
+  freshly generated samples (G runs forward twice per step), fed by
   ``tf.data.Dataset.from_tensor_slices(x).shuffle(...).batch(64)``, compiled as the example
   does (``steps_per_execution`` 1). The example's own networks have no batch normalization,
   so its calls without ``training=True`` cost nothing there; on these networks, whose
   generator has BatchNorm, a Keras 3 ``train_step`` that omits it runs that BatchNorm in
   inference mode (the moving statistics never move), which skips the batch statistics and
   trains another model. The peer therefore passes ``training=True``, as ours and the floor do.
-- the arithmetic floor: the same two updates (discriminator on real and generated images,
-  then generator through the discriminator, Adam) as one ``tf.function`` holding one
+- the arithmetic floor: course_lib's two updates (discriminator on real and generated
+  images, then generator on the same generated images through the updated discriminator,
+  Adam) as one ``tf.function`` holding one
   ``tf.range`` loop over the epoch's batches, with no Keras training loop, callbacks or
   metrics.
 
@@ -128,20 +132,19 @@ def floor_epoch(x):
             real = tf.gather(rows, order[k * BATCH:(k + 1) * BATCH])
             step = tf.random.experimental.stateless_fold_in(seed, k)
             z = tf.random.stateless_normal((tf.shape(real)[0], LATENT), step)
-            fake = generator(z, training=True)
+            with tf.GradientTape() as g_tape:
+                fake = generator(z, training=True)
             with tf.GradientTape() as tape:
                 real_logits = discriminator(real, training=True)
-                fake_logits = discriminator(fake, training=True)
+                fake_logits = discriminator(tf.stop_gradient(fake), training=True)
                 d_loss = (tf.reduce_mean(tf.nn.softplus(-real_logits))
                           + tf.reduce_mean(tf.nn.softplus(fake_logits)))
             d_vars = discriminator.trainable_variables
             d_opt.apply(tape.gradient(d_loss, d_vars), d_vars)
-            z = tf.random.stateless_normal((tf.shape(real)[0], LATENT), step + 1)
-            with tf.GradientTape() as tape:
-                g_loss = tf.reduce_mean(tf.nn.softplus(
-                    -discriminator(generator(z, training=True), training=True)))
+            with g_tape:                  # G's step on the same G(z), through the new D
+                g_loss = tf.reduce_mean(tf.nn.softplus(-discriminator(fake, training=True)))
             g_vars = generator.trainable_variables
-            g_opt.apply(tape.gradient(g_loss, g_vars), g_vars)
+            g_opt.apply(g_tape.gradient(g_loss, g_vars), g_vars)
             total += d_loss
         return total / tf.cast(num_batches, tf.float32)
 

@@ -21,9 +21,13 @@ player (``compile(generator_optimizer=..., discriminator_optimizer=...)``), both
 saved with the model, the project's ``fit``: validated input, divergence guard,
 checkpoints), the base it shares with Chapter 7's deep energy model; it adds the game's
 losses and a ``train_step`` that updates each player only through its own variables.
-Deviation from the paper, stated: the paper's Algorithm 1 draws a fresh minibatch of data
-for each of its k discriminator steps; here the k steps share the batch (``fit`` delivers
-one), each with fresh noise.
+Deviations from the paper's Algorithm 1, stated: it draws a fresh minibatch of data for each
+of its k discriminator steps, and fresh noise for the generator's step. Here the k steps
+share the batch (``fit`` delivers one), each with fresh noise, and the generator's update
+reuses the samples G(z) of the last discriminator update, run through the updated D, as the
+DCGAN authors' code (dcgan.torch) and PyTorch's DCGAN example do: D's update does not change
+G, so generating them again would repeat the generator's forward pass for nothing but
+fresh noise.
 
 Packing (PacGAN, Lin et al. 2018), ``packing=m``: D judges m samples at once, all real or all
 generated, concatenated into one input of width m d. A generator that puts its mass on a few
@@ -148,10 +152,20 @@ class GAN(TwoPlayerModel):
                 "gradient_penalty": self.gradient_penalty}
 
     # ------------------------------------------------------------------------ training
-    def discriminator_step(self, x):
-        """One discriminator update on real x and fresh G(z); returns (loss, mean D(x))."""
-        z = self.sample_latent(ops.shape(x)[0])
-        fake = self.generator(z, training=True)
+    def generate(self, num_samples):
+        """Fresh samples G(z), z ~ N(0, I), made in training mode under a tape that records
+        them: ``(samples, tape)``. :meth:`generator_step` continues on that tape, so the
+        samples D was just trained on serve G's update without being generated again."""
+        tape = tf.GradientTape()
+        with tape:
+            fake = self.generator(self.sample_latent(num_samples), training=True)
+        return fake, tape
+
+    def discriminator_step(self, x, fake=None):
+        """One discriminator update on real x and generated samples ``fake`` (fresh G(z), as
+        many as x has rows, when not given); returns (loss, mean D(x))."""
+        if fake is None:
+            fake = self.generator(self.sample_latent(ops.shape(x)[0]), training=True)
         variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             real_logits, penalty = self.real_logits_and_penalty(self.pack(x))
@@ -175,13 +189,16 @@ class GAN(TwoPlayerModel):
         slopes = ops.cast(inner.gradient(summed, packed), LOSS_DTYPE)
         return logits, 0.5 * self.gradient_penalty * ops.mean(ops.sum(ops.square(slopes), -1))
 
-    def generator_step(self, num_samples):
-        """One generator update through D; returns (loss, mean D(G(z)))."""
-        z = self.sample_latent(num_samples)
+    def generator_step(self, num_samples=None, *, generated=None):
+        """One generator update through the current D, on ``generated`` = (G(z), its tape)
+        from :meth:`generate`, or on ``num_samples`` fresh ones; returns (loss, mean D(G(z)))."""
+        if (num_samples is None) == (generated is None):
+            raise ValueError("generator_step takes num_samples or generated (samples and "
+                             "the tape of generate()), one of the two.")
+        fake, tape = self.generate(num_samples) if generated is None else generated
         variables = self.generator.trainable_variables
-        with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(self.pack(self.generator(z, training=True)),
-                                             training=True)
+        with tape:
+            fake_logits = self.discriminator(self.pack(fake), training=True)
             loss = generator_loss(fake_logits, self.loss_name)
             scaled = scaled_loss(self.generator_optimizer, loss)
         self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -196,9 +213,11 @@ class GAN(TwoPlayerModel):
 
     def train_step(self, data):
         x, _ = unpack_batch(data, type(self).__name__)
-        for _ in range(self.discriminator_steps):
-            d_loss, d_real = self.discriminator_step(x)
-        g_loss, d_fake = self.generator_step(ops.shape(x)[0])
+        for _ in range(self.discriminator_steps - 1):
+            self.discriminator_step(x)
+        generated = self.generate(ops.shape(x)[0])      # D's last step and G's step share it
+        d_loss, d_real = self.discriminator_step(x, generated[0])
+        g_loss, d_fake = self.generator_step(generated=generated)
         return self._record(d_loss, g_loss, d_real, d_fake)
 
     def test_step(self, data):

@@ -108,8 +108,10 @@ def test_a_discriminator_trained_alone_reaches_the_optimal_one_and_the_js_identi
     # V(D, G) by quadrature for the learned D, against -log 4 + 2 JS of the two densities.
     t = np.linspace(-10, 12, 40001)
     p, q = normal_pdf(t, 0), normal_pdf(t, 1.5)
-    d = 1 / (1 + np.exp(-discriminator(t[:, None].astype("float32")).numpy()[:, 0]))
-    value = np.trapezoid(p * np.log(d) + q * np.log(1 - d), t)
+    logit = discriminator(t[:, None].astype("float32")).numpy()[:, 0].astype(np.float64)
+    # log D = -log(1 + e^-l) and log(1 - D) = -log(1 + e^l), in float64 without forming D
+    # (D rounds to 1 in float32 where l > 16.6, and log(1 - D) would be -inf there)
+    value = np.trapezoid(-p * np.logaddexp(0, -logit) - q * np.logaddexp(0, logit), t)
     m = (p + q) / 2
     js = 0.5 * np.trapezoid(p * np.log(p / m), t) + 0.5 * np.trapezoid(q * np.log(q / m), t)
     assert value == pytest.approx(-np.log(4) + 2 * js, abs=5e-3)
@@ -143,6 +145,60 @@ def test_each_step_moves_only_its_own_player(loss):
     assert unchanged(d_after, d_vars) and all_moved(g_before, g_vars)
     assert int(gan.discriminator_optimizer.iterations) == 1
     assert int(gan.generator_optimizer.iterations) == 1
+
+
+def test_the_generators_update_reuses_the_last_discriminator_updates_samples():
+    # Oracle: the step composed by hand from the networks, autodiff and plain SGD, with the
+    # noise replayed: D's first update on fresh G(z1), D's second on G(z2), then G's update on
+    # the same G(z2) through the D just updated. It fails if G's update draws fresh noise,
+    # goes through the old D, or runs G a third time (G's batch norm statistics move once per
+    # forward pass in training mode).
+    lr = 0.1
+    gan = small_gan(batch_norm=True, discriminator_steps=2)
+    gan.compile(generator_optimizer=keras.optimizers.SGD(lr),
+                discriminator_optimizer=keras.optimizers.SGD(lr), steps_per_execution=1)
+    gan._build_optimizers()
+    x = tf.constant(data(16))
+    state = gan.seed_generator.state.numpy()
+    g_start, d_start = weights(gan.generator.weights), weights(gan.discriminator.weights)
+    tf.function(gan.train_step)(x)
+    g_step, d_step = weights(gan.generator.weights), weights(gan.discriminator.weights)
+
+    gan.seed_generator.state.assign(state)
+    for variables, values in ((gan.generator.weights, g_start),
+                              (gan.discriminator.weights, d_start)):
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
+
+    def sgd_step(model, loss, tape=None):
+        """One SGD step of ``model`` on ``loss(model)``, recorded on ``tape`` (a new one if
+        None), plain variable arithmetic."""
+        tape = tape or tf.GradientTape()
+        with tape:
+            value = loss(model)
+        grads = tape.gradient(value, model.trainable_variables)
+        for variable, grad in zip(model.trainable_variables, grads, strict=True):
+            variable.assign(variable - lr * grad)
+
+    def mean_softplus(t):
+        return tf.reduce_mean(tf.math.softplus(t))
+
+    d, g = gan.discriminator, gan.generator
+    for _ in range(2):
+        g_tape = tf.GradientTape()
+        with g_tape:
+            fake = g(gan.sample_latent(16), training=True)
+        sgd_step(d, lambda d, fake=fake: mean_softplus(-d(x, training=True))
+                 + mean_softplus(d(tf.stop_gradient(fake), training=True)))
+    sgd_step(g, lambda g: mean_softplus(-d(fake, training=True)), g_tape)
+    for got, expected in zip(g_step + d_step, weights(g.weights) + weights(d.weights),
+                             strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(g_step[0], g_start[0])
+    with pytest.raises(ValueError, match="num_samples or generated"):
+        gan.generator_step()
+    with pytest.raises(ValueError, match="num_samples or generated"):
+        gan.generator_step(16, generated=gan.generate(16))
 
 
 def test_fit_counts_k_discriminator_updates_per_generator_update():
