@@ -303,7 +303,14 @@ def dcgan_generator(latent_dim, *, image_shape=(28, 28), filters=(128, 64), name
 def dcgan_discriminator(*, image_shape=(28, 28), filters=(64, 128), negative_slope=0.2,
                         name="discriminator"):
     """The matching DCGAN discriminator: two stride-2 4x4 convolutions with LeakyReLU (no
-    BatchNorm on the input layer, as in the paper), flattened to one logit."""
+    BatchNorm on the input layer, as in the paper), flattened to one logit.
+
+    The second LeakyReLU comes after the flatten: the same function (an elementwise
+    activation commutes with a reshape), in the order that TensorFlow's graph optimizer
+    handles. Directly after the convolution, its pass that fuses convolution + bias +
+    LeakyReLU fails on the gradient inside Keras' multi-step training loop (it deletes the
+    bias node that LeakyReLU's gradient reads), prints an error into the notebook, and then
+    applies none of its fusions to the step, which runs measurably slower."""
     height, width = (check_positive_int(s, "image size") for s in image_shape)
     first, second = (check_positive_int(f, "filters") for f in filters)
     return keras.Sequential([
@@ -312,8 +319,8 @@ def dcgan_discriminator(*, image_shape=(28, 28), filters=(64, 128), negative_slo
         keras.layers.Conv2D(first, 4, strides=2, padding="same", name=f"{name}_conv1"),
         keras.layers.LeakyReLU(negative_slope=negative_slope, name=f"{name}_leaky1"),
         keras.layers.Conv2D(second, 4, strides=2, padding="same", name=f"{name}_conv2"),
-        keras.layers.LeakyReLU(negative_slope=negative_slope, name=f"{name}_leaky2"),
         keras.layers.Flatten(name=f"{name}_flat"),
+        keras.layers.LeakyReLU(negative_slope=negative_slope, name=f"{name}_leaky2"),
         keras.layers.Dense(1, name=f"{name}_logit"),
     ], name=name)
 

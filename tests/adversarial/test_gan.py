@@ -9,7 +9,11 @@
 - Minibatch discrimination against a NumPy forward pass.
 """
 
+import os
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -456,6 +460,34 @@ def test_mixed_precision_updates_both_players_as_float32_does():
     """Under mixed_float16 each player's loss must be scaled (optimizer.scale_loss), or the
     loss-scale optimizer divides its update by 2^15; one step's update norms must match."""
     assert_mixed_precision_step_matches_float32(small_gan, tf.constant(data(16)), 0.1)
+
+
+def test_the_dcgan_trains_in_keras_multi_step_loop_without_a_graph_optimizer_error():
+    # TensorFlow's graph optimizer fails on convolution + bias + LeakyReLU followed by its
+    # gradient inside the multi-step loop, prints "remapper failed" to the process's stderr
+    # (into a notebook's cell) and then leaves the step unfused; dcgan_discriminator is
+    # written so that it does not. A fresh process, so that the message cannot come from, or
+    # be hidden by, another test's graphs.
+    script = textwrap.dedent("""
+        import keras, numpy as np
+        from course_lib.adversarial import GAN, dcgan_discriminator, dcgan_generator
+        keras.utils.set_random_seed(0)
+        gan = GAN(dcgan_generator(8, filters=(8, 4)), dcgan_discriminator(filters=(4, 8)),
+                  latent_dim=8, data_range=(-1.0, 1.0), seed=0)
+        gan.compile(generator_optimizer=keras.optimizers.Adam(2e-4),
+                    discriminator_optimizer=keras.optimizers.Adam(2e-4))
+        x = np.random.default_rng(0).uniform(-1, 1, (16 * 40, 784)).astype("float32")
+        gan.fit(x, batch_size=16, epochs=1, verbose=0)
+        print("TRAINED")
+    """)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 0 and "TRAINED" in result.stdout, result.stderr[-2000:]
+    optimizer_errors = [line for line in result.stderr.splitlines() if "meta_optimizer" in line]
+    assert not optimizer_errors, optimizer_errors
 
 
 def test_the_dcgan_networks_play_the_game_on_mnist_shapes():
