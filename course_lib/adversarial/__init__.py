@@ -2,7 +2,8 @@
 
 - ``gan``: the two-player ``GAN`` model (one optimizer per player, minimax, non-saturating
   and least-squares losses, k discriminator steps), its losses as functions, the seed
-  paper's MLP networks, a small DCGAN and the ``MinibatchDiscrimination`` layer.
+  paper's MLP networks, a small DCGAN, the ``MinibatchDiscrimination`` layer and a
+  ``LeakyReLU`` whose gradient TensorFlow's graph optimizer can fuse.
 
 ``course_lib.evaluation.samples`` judges the samples of these (and every other) generators
 without a likelihood: Parzen windows, Fréchet and kernel distances, mode coverage.
@@ -11,6 +12,7 @@ without a likelihood: Parzen windows, Fréchet and kernel distances, mode covera
 from course_lib.adversarial.gan import (
     GAN,
     LOSSES,
+    LeakyReLU,
     MinibatchDiscrimination,
     dcgan_discriminator,
     dcgan_generator,
@@ -20,6 +22,6 @@ from course_lib.adversarial.gan import (
     mlp_generator,
 )
 
-__all__ = ["GAN", "LOSSES", "MinibatchDiscrimination", "dcgan_discriminator",
+__all__ = ["GAN", "LOSSES", "LeakyReLU", "MinibatchDiscrimination", "dcgan_discriminator",
            "dcgan_generator", "discriminator_loss", "generator_loss", "mlp_discriminator",
            "mlp_generator"]

@@ -237,6 +237,35 @@ class GAN(TwoPlayerModel):
                 self.d_fake_tracker]
 
 
+@keras.saving.register_keras_serializable(package="course_lib")
+class LeakyReLU(keras.layers.LeakyReLU):
+    """``keras.layers.LeakyReLU`` whose gradient reads the layer's output instead of its
+    input: the same values (with a slope >= 0, which Keras requires, the output is positive
+    exactly where the input is), one input fewer to keep.
+
+    Why: TensorFlow's graph optimizer fuses a convolution (or dense layer) + bias + LeakyReLU
+    into one kernel. When LeakyReLU's gradient reads the bias node's output, which the fusion
+    removes, the optimizer fails on some training graphs (Keras' multi-step loop among them),
+    prints "remapper failed: ... Mutation::Apply error" into the notebook, and leaves the
+    whole step unfused. Reading the output instead leaves the bias node one reader, and the
+    fusion is then always valid.
+    """
+
+    def call(self, inputs):
+        return _leaky_relu(inputs, self.negative_slope)
+
+
+def _leaky_relu(x, negative_slope):
+    @tf.custom_gradient
+    def forward(x):
+        y = tf.nn.leaky_relu(x, alpha=negative_slope)
+
+        def backward(upstream):
+            return tf.where(y > 0, upstream, upstream * tf.cast(negative_slope, y.dtype))
+        return y, backward
+    return forward(x)
+
+
 def mlp_generator(latent_dim, hidden_units, output_dim, *, batch_norm=True,
                   output_activation="tanh", name="generator"):
     """The seed paper's MLP generator: Dense + (BatchNorm) + ReLU per hidden layer, then a
@@ -258,15 +287,14 @@ def mlp_generator(latent_dim, hidden_units, output_dim, *, batch_norm=True,
 
 def mlp_discriminator(input_dim, hidden_units, *, negative_slope=0.2, extra_layers=(),
                       name="discriminator"):
-    """An MLP discriminator: Dense + LeakyReLU per hidden layer, ``extra_layers`` (for
-    example a :class:`MinibatchDiscrimination`) before the one-logit output."""
+    """An MLP discriminator: Dense + :class:`LeakyReLU` per hidden layer, ``extra_layers``
+    (for example a :class:`MinibatchDiscrimination`) before the one-logit output."""
     input_dim = check_positive_int(input_dim, "input_dim")
     layers = [keras.Input((input_dim,))]
     for i, units in enumerate(hidden_units):
         layers.append(keras.layers.Dense(check_positive_int(units, "hidden units"),
                                          name=f"{name}_dense{i}"))
-        layers.append(keras.layers.LeakyReLU(negative_slope=negative_slope,
-                                             name=f"{name}_leaky{i}"))
+        layers.append(LeakyReLU(negative_slope=negative_slope, name=f"{name}_leaky{i}"))
     layers.extend(extra_layers)
     layers.append(keras.layers.Dense(1, name=f"{name}_logit"))
     return keras.Sequential(layers, name=name)
@@ -303,24 +331,18 @@ def dcgan_generator(latent_dim, *, image_shape=(28, 28), filters=(128, 64), name
 def dcgan_discriminator(*, image_shape=(28, 28), filters=(64, 128), negative_slope=0.2,
                         name="discriminator"):
     """The matching DCGAN discriminator: two stride-2 4x4 convolutions with LeakyReLU (no
-    BatchNorm on the input layer, as in the paper), flattened to one logit.
-
-    The second LeakyReLU comes after the flatten: the same function (an elementwise
-    activation commutes with a reshape), in the order that TensorFlow's graph optimizer
-    handles. Directly after the convolution, its pass that fuses convolution + bias +
-    LeakyReLU fails on the gradient inside Keras' multi-step training loop (it deletes the
-    bias node that LeakyReLU's gradient reads), prints an error into the notebook, and then
-    applies none of its fusions to the step, which runs measurably slower."""
+    BatchNorm on the input layer, as in the paper), flattened to one logit. The activations
+    are :class:`LeakyReLU`, whose gradient TensorFlow's graph optimizer handles."""
     height, width = (check_positive_int(s, "image size") for s in image_shape)
     first, second = (check_positive_int(f, "filters") for f in filters)
     return keras.Sequential([
         keras.Input((height * width,)),
         keras.layers.Reshape((height, width, 1), name=f"{name}_image"),
         keras.layers.Conv2D(first, 4, strides=2, padding="same", name=f"{name}_conv1"),
-        keras.layers.LeakyReLU(negative_slope=negative_slope, name=f"{name}_leaky1"),
+        LeakyReLU(negative_slope=negative_slope, name=f"{name}_leaky1"),
         keras.layers.Conv2D(second, 4, strides=2, padding="same", name=f"{name}_conv2"),
+        LeakyReLU(negative_slope=negative_slope, name=f"{name}_leaky2"),
         keras.layers.Flatten(name=f"{name}_flat"),
-        keras.layers.LeakyReLU(negative_slope=negative_slope, name=f"{name}_leaky2"),
         keras.layers.Dense(1, name=f"{name}_logit"),
     ], name=name)
 

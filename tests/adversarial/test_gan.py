@@ -24,6 +24,7 @@ from replicas import run_script
 
 from course_lib.adversarial import (
     GAN,
+    LeakyReLU,
     MinibatchDiscrimination,
     dcgan_discriminator,
     dcgan_generator,
@@ -462,22 +463,46 @@ def test_mixed_precision_updates_both_players_as_float32_does():
     assert_mixed_precision_step_matches_float32(small_gan, tf.constant(data(16)), 0.1)
 
 
+def test_leaky_relu_matches_keras_values_and_gradients():
+    # Oracle: keras.layers.LeakyReLU and autodiff of its op, which reads the input; ours reads
+    # the output. Negative, zero and positive inputs, float32 and float16.
+    for dtype in ("float32", "float16"):
+        x = tf.constant(np.linspace(-3, 3, 13).reshape(1, 13), dtype)
+        for layer in (LeakyReLU(negative_slope=0.2, dtype=dtype),
+                      keras.layers.LeakyReLU(negative_slope=0.2, dtype=dtype)):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+                loss = tf.reduce_sum(y * tf.cast(tf.range(13, dtype=tf.float32) - 6.0, dtype))
+            if isinstance(layer, LeakyReLU):
+                ours = (y.numpy(), tape.gradient(loss, x).numpy())
+            else:
+                theirs = (y.numpy(), tape.gradient(loss, x).numpy())
+        np.testing.assert_array_equal(ours[0], theirs[0])
+        np.testing.assert_array_equal(ours[1], theirs[1])
+        assert ours[1].dtype == np.dtype(dtype)
+    clone = LeakyReLU.from_config(LeakyReLU(negative_slope=0.1, name="l").get_config())
+    assert clone.negative_slope == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        LeakyReLU(negative_slope=-0.1)
+
+
 def test_the_dcgan_trains_in_keras_multi_step_loop_without_a_graph_optimizer_error():
-    # TensorFlow's graph optimizer fails on convolution + bias + LeakyReLU followed by its
-    # gradient inside the multi-step loop, prints "remapper failed" to the process's stderr
-    # (into a notebook's cell) and then leaves the step unfused; dcgan_discriminator is
-    # written so that it does not. A fresh process, so that the message cannot come from, or
-    # be hidden by, another test's graphs.
+    # With keras.layers.LeakyReLU, TensorFlow's graph optimizer fails on convolution + bias +
+    # LeakyReLU and its gradient inside the multi-step loop of Chapter 5's DCGAN, prints
+    # "remapper failed" to the process's stderr (into the notebook's cell) and leaves the step
+    # unfused; the library's LeakyReLU avoids it. A fresh process, so that the message cannot
+    # come from, or be hidden by, another test's graphs.
     script = textwrap.dedent("""
         import keras, numpy as np
         from course_lib.adversarial import GAN, dcgan_discriminator, dcgan_generator
         keras.utils.set_random_seed(0)
-        gan = GAN(dcgan_generator(8, filters=(8, 4)), dcgan_discriminator(filters=(4, 8)),
-                  latent_dim=8, data_range=(-1.0, 1.0), seed=0)
+        gan = GAN(dcgan_generator(100, filters=(64, 32)), dcgan_discriminator(filters=(32, 64)),
+                  latent_dim=100, data_range=(-1.0, 1.0), seed=0)    # Chapter 5's DCGAN
         gan.compile(generator_optimizer=keras.optimizers.Adam(2e-4),
                     discriminator_optimizer=keras.optimizers.Adam(2e-4))
-        x = np.random.default_rng(0).uniform(-1, 1, (16 * 40, 784)).astype("float32")
-        gan.fit(x, batch_size=16, epochs=1, verbose=0)
+        x = np.random.default_rng(0).uniform(-1, 1, (64 * 33, 784)).astype("float32")
+        gan.fit(x, batch_size=64, epochs=1, verbose=0)
         print("TRAINED")
     """)
     package_root = str(Path(__file__).resolve().parents[2])
