@@ -17,8 +17,10 @@ pixels, whose squared distances are tens to a hundred). Symbols -> code: s ->
 
 Everything is written with ``keras.ops`` (differentiable, XLA-compatible) and computes
 squared distances as ||x||^2 - 2 x.y + ||y||^2, clipped at 0: three matrix products for
-(7.2), whatever the number of bandwidths. Used by ``course_lib.moment_matching`` (the GMMN
-loss) and ``course_lib.evaluation.two_sample`` (the permutation test).
+(7.2), whatever the number of bandwidths, where ``mmd2`` builds each sample's symmetric
+kernel with itself from the blocks on and above the diagonal (three quarters of the work).
+Used by ``course_lib.moment_matching`` (the GMMN loss) and ``course_lib.evaluation.two_sample``
+(the permutation test).
 """
 
 from __future__ import annotations
@@ -74,9 +76,8 @@ def _pair(x, y):
 def squared_distances(x, y):
     """||x_i - y_j||^2 for every pair, (m, n), as ||x||^2 - 2 x.y + ||y||^2 clipped at 0."""
     x, y = _pair(x, y)
-    return ops.maximum(ops.sum(ops.square(x), axis=1)[:, None]
-                       - 2.0 * ops.matmul(x, ops.transpose(y))
-                       + ops.sum(ops.square(y), axis=1)[None, :], 0.0)
+    return _distances_from_norms(x, y, ops.sum(ops.square(x), axis=1),
+                                 ops.sum(ops.square(y), axis=1))
 
 
 def _kernel_of_distances(squared, bandwidths):
@@ -144,34 +145,74 @@ def mmd2(x, y, bandwidths=GMMN_BANDWIDTHS, *, unbiased=False):
     return _mmd2(x, y, bandwidths, unbiased)
 
 
+class _WithinSample:
+    """The kernel of a sample a (m, d) against itself, from the blocks of its two halves a_1
+    (the first h = m // 2 rows) and a_2 on and above the diagonal: K_11, K_12 and K_22, three
+    products of h x d x (m - h) or less, where the whole symmetric matrix takes four
+    (K_21 = K_12^T). The same goes for the elementwise work. Holds what (7.2)-(7.4) need:
+    ``total`` = sum_ij K_ij, ``trace`` = sum_i K_ii, the rows' squared norms ``norms``, and
+    the gradient's weights W = sum_s k_s / s as the three blocks, read by :meth:`row_sums`
+    and :meth:`times`."""
+
+    def __init__(self, a, bandwidths):
+        half = ops.shape(a)[0] // 2
+        self.first, self.second = a[:half], a[half:]
+        self.norms = ops.sum(ops.square(a), axis=1)
+        norms_1, norms_2 = self.norms[:half], self.norms[half:]
+        blocks = [_kernel_of_distances(_distances_from_norms(p, q, n_p, n_q), bandwidths)
+                  for p, q, n_p, n_q in ((self.first, self.first, norms_1, norms_1),
+                                         (self.first, self.second, norms_1, norms_2),
+                                         (self.second, self.second, norms_2, norms_2))]
+        (k_11, self.w_11), (k_12, self.w_12), (k_22, self.w_22) = blocks
+        self.total = ops.sum(k_11) + 2.0 * ops.sum(k_12) + ops.sum(k_22)
+        self.trace = ops.trace(k_11) + ops.trace(k_22)
+
+    def row_sums(self):
+        """sum_j W_ij for every row i of a, (m,)."""
+        return ops.concatenate([ops.sum(self.w_11, axis=1) + ops.sum(self.w_12, axis=1),
+                                ops.sum(self.w_12, axis=0) + ops.sum(self.w_22, axis=1)], 0)
+
+    def times(self):
+        """W a, (m, d): [W_11 a_1 + W_12 a_2; W_12^T a_1 + W_22 a_2]."""
+        return ops.concatenate([
+            ops.matmul(self.w_11, self.first) + ops.matmul(self.w_12, self.second),
+            ops.matmul(ops.transpose(self.w_12), self.first)
+            + ops.matmul(self.w_22, self.second)], 0)
+
+
+def _distances_from_norms(a, b, a_norms, b_norms):
+    """squared_distances(a, b) from the rows' squared norms, computed once per sample."""
+    return ops.maximum(a_norms[:, None] - 2.0 * ops.matmul(a, ops.transpose(b))
+                       + b_norms[None, :], 0.0)
+
+
 def _mmd2(x, y, bandwidths, unbiased):
     @tf.custom_gradient
     def estimate(x, y):
         m = ops.cast(ops.shape(x)[0], x.dtype)
         n = ops.cast(ops.shape(y)[0], x.dtype)
-        kernel_xx, weights_xx = _kernel_of_distances(squared_distances(x, x), bandwidths)
-        kernel_yy, weights_yy = _kernel_of_distances(squared_distances(y, y), bandwidths)
-        kernel_xy, weights_xy = _kernel_of_distances(squared_distances(x, y), bandwidths)
-        k_xx, k_yy, k_xy = ops.sum(kernel_xx), ops.sum(kernel_yy), ops.sum(kernel_xy)
+        within_x, within_y = _WithinSample(x, bandwidths), _WithinSample(y, bandwidths)
+        kernel_xy, weights_xy = _kernel_of_distances(
+            _distances_from_norms(x, y, within_x.norms, within_y.norms), bandwidths)
+        k_xx, k_yy, k_xy = within_x.total, within_y.total, ops.sum(kernel_xy)
         if unbiased:
             # The i = j terms leave as computed (a row's clipped distance to itself is 0 only
             # up to rounding), so the sums keep exactly the i != j pairs of (7.3).
             c_xx, c_yy = 1.0 / (m * (m - 1.0)), 1.0 / (n * (n - 1.0))
-            k_xx, k_yy = k_xx - ops.trace(kernel_xx), k_yy - ops.trace(kernel_yy)
+            k_xx, k_yy = k_xx - within_x.trace, k_yy - within_y.trace
         else:
             c_xx, c_yy = 1.0 / (m * m), 1.0 / (n * n)
         c_xy = 1.0 / (m * n)
         value = c_xx * k_xx + c_yy * k_yy - 2.0 * c_xy * k_xy
 
         def gradient(upstream):
-            def pull(a, b, weights_aa, weights_ab, c_aa):      # Eq. (7.4) for a's rows
+            def pull(a, b, within_a, weights_ab, c_aa):      # Eq. (7.4) for a's rows
                 return upstream * 2.0 * (
-                    -c_aa * (a * ops.sum(weights_aa, axis=1)[:, None]
-                             - ops.matmul(weights_aa, a))
+                    -c_aa * (a * within_a.row_sums()[:, None] - within_a.times())
                     + c_xy * (a * ops.sum(weights_ab, axis=1)[:, None]
                               - ops.matmul(weights_ab, b)))
-            return (pull(x, y, weights_xx, weights_xy, c_xx),
-                    pull(y, x, weights_yy, ops.transpose(weights_xy), c_yy))
+            return (pull(x, y, within_x, weights_xy, c_xx),
+                    pull(y, x, within_y, ops.transpose(weights_xy), c_yy))
 
         return value, gradient
 

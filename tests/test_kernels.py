@@ -111,6 +111,26 @@ def test_mmd2_matches_the_loop(bandwidths, unbiased):
                                rtol=1e-5, atol=1e-6 * len(bandwidths))
 
 
+@pytest.mark.parametrize("m, n", [(1, 1), (1, 4), (2, 3), (3, 2), (8, 8)])
+def test_mmd2_and_its_gradient_at_small_and_even_sizes(m, n):
+    # mmd2 builds each sample's kernel with itself from the blocks of its two halves (the
+    # first m // 2 rows and the rest): one row leaves the first half empty, an even count
+    # splits evenly. A block dropped, counted once instead of twice, or a transposed block's
+    # rows mismatched fails here, against the loop and autodiff of the broadcasting form.
+    x, y = samples(m=m, n=n, seed=m + 10 * n)
+    bandwidths = (0.7, 2.0, 8.0)
+    np.testing.assert_allclose(mmd2(x, y, bandwidths).numpy(),
+                               mmd2_by_loop(x, y, bandwidths, False), rtol=1e-10, atol=1e-12)
+    ours = gradients(x, y, lambda a, b: mmd2(a, b, bandwidths))
+    oracle = gradients(x, y, lambda a, b: mmd2_by_broadcasting(a, b, bandwidths, False))
+    for name, got, want in zip("xy", ours, oracle, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"d/d{name}")
+    if min(m, n) >= 2:
+        np.testing.assert_allclose(mmd2(x, y, bandwidths, unbiased=True).numpy(),
+                                   mmd2_by_loop(x, y, bandwidths, True), rtol=1e-10,
+                                   atol=1e-12)
+
+
 def test_mmd2_default_is_the_biased_gmmn_loss():
     x, y = samples()
     np.testing.assert_allclose(mmd2(x, y).numpy(),
