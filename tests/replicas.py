@@ -26,7 +26,8 @@ from pathlib import Path
 import course_lib
 
 
-def _child_env():
+def child_env():
+    """The environment of a child Python that imports this process's course_lib."""
     package_root = str(Path(course_lib.__file__).resolve().parents[1])
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
                 PYTHONPATH=os.pathsep.join(filter(None, [package_root,
@@ -42,7 +43,7 @@ def run_script(tmp_path, script, marker, *, timeout=600, shared=False):
         _SHARED.run(path, marker, timeout)
         return
     result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
-                            timeout=timeout, env=_child_env())
+                            timeout=timeout, env=child_env())
     assert result.returncode == 0 and marker in result.stdout, (
         result.stdout[-2000:] + result.stderr[-4000:])
 
@@ -104,7 +105,7 @@ class _SharedChild:
 
     def start(self):
         self.log = tempfile.TemporaryFile(mode="w+")
-        self.process = subprocess.Popen([sys.executable, "-c", _SERVER], env=_child_env(),
+        self.process = subprocess.Popen([sys.executable, "-c", _SERVER], env=child_env(),
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self.log, text=True)
 

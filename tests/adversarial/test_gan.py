@@ -9,18 +9,16 @@
 - Minibatch discrimination against a NumPy forward pass.
 """
 
-import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from model_checks import assert_mixed_precision_step_matches_float32
-from replicas import run_script
+from replicas import child_env, run_script
 
 from course_lib.adversarial import (
     GAN,
@@ -505,11 +503,8 @@ def test_the_dcgan_trains_in_keras_multi_step_loop_without_a_graph_optimizer_err
         gan.fit(x, batch_size=64, epochs=1, verbose=0)
         print("TRAINED")
     """)
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300, env=env)
+                            timeout=300, env=child_env())
     assert result.returncode == 0 and "TRAINED" in result.stdout, result.stderr[-2000:]
     optimizer_errors = [line for line in result.stderr.splitlines() if "meta_optimizer" in line]
     assert not optimizer_errors, optimizer_errors
