@@ -1,4 +1,4 @@
-"""The two pieces of CycleGAN's machinery that are not networks or losses.
+"""The pieces of CycleGAN's machinery that are not networks or losses.
 
 - :func:`instance_normalization`: the paper's non-affine instance normalization (Ulyanov,
   Vedaldi & Lempitsky 2016), each image's each channel normalized over its pixels,
@@ -11,6 +11,17 @@
 - :class:`ImageHistory`: the history of generated images a discriminator is shown
   (Shrivastava et al. 2017; CycleGAN keeps the last 50), so that it judges the generator's
   recent past and not only its latest step, which damps oscillation.
+- :class:`SingleChannelConv2D`: ``keras.layers.Conv2D`` with one output channel (a
+  generator's last layer on grey images, a PatchGAN's verdicts), computed as a depthwise
+  convolution summed over the input channels,
+
+      out_{n,i,j} = sum_c (h_{n,.,.,c} * K_{.,.,c})_{i,j} + b,
+
+  the same sum as the convolution in another order (equal up to float rounding), with the
+  same kernel, bias, initializers and config. TensorFlow's CPU kernels take the gradient of a
+  convolution with a single output channel slowly: it was the largest cost of the course's
+  CycleGAN training step (``benchmarks/bench_cyclegan.py``), and the depthwise form computes
+  the same values and gradients faster.
 
 The history's rule is the authors' ``ImagePool.query``, image by image: while the pool holds
 fewer than ``size`` images, a new image is stored and shown; after that, with probability
@@ -87,6 +98,43 @@ def history_update(pool, count, images, coins, slots):
     written = ops.sum(writes, axis=1, keepdims=True)
     pool = pool * (1.0 - written) + ops.matmul(writes, images)
     return shown, pool, ops.minimum(count + n, size)
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class SingleChannelConv2D(keras.layers.Conv2D):
+    """``keras.layers.Conv2D(1, kernel_size, ...)`` computed as a depthwise convolution summed
+    over the input channels (module docstring): the kernel (kh, kw, C, 1) is at once the
+    convolution's and a depthwise kernel with one output per input channel.
+
+    Args:
+        kernel_size, strides, padding, activation, use_bias, ...: as ``keras.layers.Conv2D``.
+        filters: must be 1 (it is in the config so that the layer round-trips).
+
+    Unequal strides (which TensorFlow's depthwise kernels refuse) and a compute dtype other
+    than float32 (mixed precision: the depthwise form would sum in float16) take Keras'
+    convolution.
+    """
+
+    def __init__(self, kernel_size, *, filters=1, **kwargs):
+        if isinstance(filters, bool) or filters != 1:
+            raise ValueError(f"SingleChannelConv2D has one output channel: filters must be 1; "
+                             f"got {filters!r} (use keras.layers.Conv2D for more).")
+        if kwargs.get("groups", 1) != 1:
+            raise ValueError(f"SingleChannelConv2D has no groups: groups must be 1; got "
+                             f"{kwargs['groups']!r}.")
+        super().__init__(1, kernel_size, **kwargs)
+
+    def convolution_op(self, inputs, kernel):
+        # unequal strides: TensorFlow's depthwise kernels refuse them. Half-precision compute
+        # (mixed precision, a GPU setting): Keras' convolution accumulates in float32, the
+        # depthwise form would round every channel's map and the kernel's gradient to float16.
+        if self.strides[0] != self.strides[1] or self.compute_dtype != "float32":
+            return super().convolution_op(inputs, kernel)
+        channels = -1 if self.data_format == "channels_last" else 1
+        return ops.sum(ops.depthwise_conv(inputs, kernel, strides=self.strides,
+                                          padding=self.padding, data_format=self.data_format,
+                                          dilation_rate=self.dilation_rate),
+                       axis=channels, keepdims=True)
 
 
 @keras.saving.register_keras_serializable(package="course_lib")

@@ -24,6 +24,11 @@ bias (with one, TensorFlow 2.20's graph optimizer fails to fuse convolution, bia
 ReLU in the gradient of a multi-step training loop and prints an error on every run; the
 bias would only shift where each of its channels bends). Sizes are the course's (small
 enough to train on two CPU cores), not the papers' 256x256 ones.
+
+Every layer with one output channel (the generators' last convolution on grey images, the
+PatchGAN's verdicts) is a :class:`~course_lib.translation.layers.SingleChannelConv2D`: the
+same convolution, kernel and bias as ``keras.layers.Conv2D``, computed in an order that
+TensorFlow's CPU kernels differentiate faster.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from __future__ import annotations
 import keras
 
 from course_lib.checks import check_int_sequence, check_nonneg_int, check_positive_int
-from course_lib.translation.layers import instance_normalization
+from course_lib.translation.layers import SingleChannelConv2D, instance_normalization
 
 
 def check_image_shape(image_shape):
@@ -58,6 +63,14 @@ def _conv_norm_act(h, filters, kernel, strides, name, *, transpose=False, negati
     return keras.layers.ReLU(name=f"{name}_relu")(h)
 
 
+def _image_output(h, channels, name):
+    """The generators' last layer: a 7x7 convolution to the image's channels with tanh
+    (:class:`SingleChannelConv2D` for grey images: the same map, computed faster)."""
+    if channels == 1:
+        return SingleChannelConv2D(7, padding="same", activation="tanh", name=name)(h)
+    return keras.layers.Conv2D(channels, 7, padding="same", activation="tanh", name=name)(h)
+
+
 def _residual_block(h, filters, name):
     """Two 3x3 convolutions with instance normalization, added to the input."""
     r = _conv_norm_act(h, filters, 3, 1, f"{name}_a")
@@ -81,8 +94,7 @@ def resnet_generator(image_shape=(28, 28, 1), *, filters=16, residual_blocks=3,
         h = _residual_block(h, 4 * k, f"{name}_r{b}")
     h = _conv_norm_act(h, 2 * k, 3, 2, f"{name}_u{2 * k}", transpose=True)
     h = _conv_norm_act(h, k, 3, 2, f"{name}_u{k}", transpose=True)
-    outputs = keras.layers.Conv2D(shape[2], 7, padding="same", activation="tanh",
-                                  name=f"{name}_out")(h)
+    outputs = _image_output(h, shape[2], f"{name}_out")
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -98,7 +110,7 @@ def patch_discriminator(image_shape=(28, 28, 1), *, filters=32, name="discrimina
                             name=f"{name}_c{k}_conv")(inputs)
     h = keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_c{k}_lrelu")(h)
     h = _conv_norm_act(h, 2 * k, 4, 2, f"{name}_c{2 * k}", negative_slope=0.2)
-    outputs = keras.layers.Conv2D(1, 3, padding="same", name=f"{name}_patches")(h)
+    outputs = SingleChannelConv2D(3, padding="same", name=f"{name}_patches")(h)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -141,8 +153,7 @@ def unit_networks(image_shape=(28, 28, 1), *, filters=16, latent_channels=32,
         inputs = keras.Input((*grid, 4 * k))
         h = _conv_norm_act(inputs, 2 * k, 3, 2, f"{name}_u{2 * k}", transpose=True)
         h = _conv_norm_act(h, k, 3, 2, f"{name}_u{k}", transpose=True)
-        outputs = keras.layers.Conv2D(shape[2], 7, padding="same", activation="tanh",
-                                      name=f"{name}_out")(h)
+        outputs = _image_output(h, shape[2], f"{name}_out")
         return keras.Model(inputs, outputs, name=name)
 
     features = keras.Input((*grid, 4 * k))

@@ -468,9 +468,11 @@ def test_translate_and_cycle_are_the_networks_maps_batch_by_batch(name):
     translated = model.translate(X, "x_to_y", batch_size=6)     # batches of 6, 6 and 4
     assert translated.shape == X.shape and translated.dtype == np.float32
     assert np.abs(translated).max() <= 1.0
-    # each image alone, whatever batch it is in: the same as one batch of all of them
-    np.testing.assert_allclose(translated, there(X, "x"), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(model(X).numpy(), translated, rtol=1e-5, atol=1e-6)
+    # each image alone, whatever batch it is in: the same as one batch of all of them, up to
+    # float32 rounding (TensorFlow's kernels sum in an order that depends on the batch size:
+    # up to 4e-6 measured); an image translated by another image's batch slot is 0.1 off
+    np.testing.assert_allclose(translated, there(X, "x"), rtol=1e-5, atol=2e-5)
+    np.testing.assert_allclose(model(X).numpy(), translated, rtol=1e-5, atol=2e-5)
     back = model.translate(Y, "y_to_x")
     assert back.shape == Y.shape and np.abs(back).max() <= 1.0
     np.testing.assert_allclose(back, there(Y, "y"), rtol=1e-5, atol=1e-6)

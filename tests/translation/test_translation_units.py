@@ -15,6 +15,7 @@ from course_lib.evaluation.classifier import FEATURES_LAYER
 from course_lib.translation import (
     CycleGAN,
     ImageHistory,
+    SingleChannelConv2D,
     cyclegan_networks,
     history_update,
     instance_normalization,
@@ -212,6 +213,110 @@ def test_image_history_same_seed_same_outputs_and_dtype_under_mixed_precision():
     assert a.trainable_weights == []
 
 
+# ----- SingleChannelConv2D ----------------------------------------------------------------
+def conv_pair(channels, kernel, *, dtype="float32", **kwargs):
+    """Keras' Conv2D(1, ...) and SingleChannelConv2D with the same random weights (the bias
+    nonzero, so that a lost bias shows)."""
+    reference = keras.layers.Conv2D(1, kernel, dtype=dtype, **kwargs)
+    ours = SingleChannelConv2D(kernel, dtype=dtype, **kwargs)
+    shape = (None, 9, 10, channels)
+    reference.build(shape)
+    ours.build(shape)
+    assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in reference.weights]
+    rng = np.random.default_rng(channels)
+    weights = [rng.normal(size=tuple(w.shape)).astype(np.float32) for w in reference.weights]
+    reference.set_weights(weights)
+    ours.set_weights(weights)
+    return reference, ours
+
+
+def value_and_gradients(layer, x, upstream, jit_compile=False):
+    """The layer's output and the gradients of sum(output * upstream) in x and every weight."""
+    @tf.function(jit_compile=jit_compile)
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = layer(x)
+            loss = tf.reduce_sum(tf.cast(out, tf.float32) * upstream)
+        return [out, *tape.gradient(loss, [x, *layer.trainable_weights])]
+    return [keras.ops.convert_to_numpy(t).astype(np.float64) for t in run(tf.constant(x))]
+
+
+@pytest.mark.parametrize(("channels", "kernel", "kwargs"), [
+    (16, 7, {"padding": "same", "activation": "tanh"}),     # the generators' last layer
+    (64, 3, {"padding": "same"}),                           # the PatchGAN's verdicts
+    (5, 4, {"strides": 2, "padding": "same", "use_bias": False}),
+    (3, (3, 2), {"strides": (2, 1), "padding": "valid", "activation": "relu"}),
+    (1, 2, {"padding": "valid"}),
+])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_single_channel_conv_equals_keras_conv(channels, kernel, kwargs, jit_compile):
+    # values and the gradients in the input, the kernel and the bias equal Keras' convolution
+    # with the same weights, with and without XLA. Images 9 x 10 (not square) and a 3 x 2
+    # kernel catch transposed axes; a sum over the wrong axis, the kernel read as
+    # (kh, kw, 1, C), or a lost bias, stride or activation fails.
+    reference, ours = conv_pair(channels, kernel, **kwargs)
+    rng = np.random.default_rng(10 + channels)
+    x = rng.normal(size=(3, 9, 10, channels)).astype(np.float32)
+    upstream = rng.normal(size=tuple(reference(x).shape)).astype(np.float32)
+    want = value_and_gradients(reference, x, upstream)
+    got = value_and_gradients(ours, x, upstream, jit_compile)
+    assert len(got) == len(want) == 2 + len(reference.trainable_weights)
+    names = ["output", "input gradient", "kernel gradient", "bias gradient"][:len(want)]
+    for name, g, w in zip(names, got, want, strict=True):
+        assert g.shape == w.shape, name
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.abs(w).max(), err_msg=name)
+
+
+def test_single_channel_conv_under_mixed_precision():
+    # float16 compute with float32 weights, as under the mixed_float16 policy: Keras'
+    # convolution (float32 accumulation), so values and gradients are exactly those of
+    # keras.layers.Conv2D under the same policy, and within float16 rounding of float32.
+    # The depthwise form here would round each channel's map to float16 before the sum: its
+    # output and kernel gradient are about twice as far from float32 (measured), and the
+    # models' mixed-precision step no longer matches their float32 step.
+    reference, _ = conv_pair(16, 7, padding="same")
+    keras_half, ours = conv_pair(16, 7, padding="same", dtype="mixed_float16")
+    assert ours.kernel.dtype == "float32" and ours.compute_dtype == "float16"
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 9, 10, 16)).astype(np.float32)
+    upstream = np.random.default_rng(3).normal(size=(2, 9, 10, 1)).astype(np.float32)
+    got = value_and_gradients(ours, x.astype(np.float16), upstream)
+    same = value_and_gradients(keras_half, x.astype(np.float16), upstream)
+    want = value_and_gradients(reference, x, upstream)
+    assert ours(x.astype(np.float16)).dtype == tf.float16
+    assert len(got) == len(same) == len(want) == 4
+    for g, s, w in zip(got, same, want, strict=True):
+        np.testing.assert_array_equal(g, s)
+        np.testing.assert_allclose(g, w, rtol=0, atol=5e-3 * np.abs(w).max())
+
+
+@pytest.mark.parametrize(("dtype", "strides", "depthwise"), [
+    ("float32", 1, True), ("float32", 2, True), ("float32", (2, 1), False),
+    ("mixed_float16", 1, False),
+])
+def test_single_channel_conv_computes_depthwise_where_it_should(dtype, strides, depthwise):
+    # the point of the layer is the depthwise form: a layer that always took Keras'
+    # convolution would pass every equality test above and save nothing
+    layer = SingleChannelConv2D(3, strides=strides, padding="same", dtype=dtype)
+    spec = tf.TensorSpec((None, 8, 8, 4), layer.compute_dtype)
+    graph = tf.function(layer).get_concrete_function(spec).graph
+    kinds = {op.type for op in graph.get_operations()}
+    assert ("DepthwiseConv2dNative" in kinds) == depthwise, kinds
+    assert ("Conv2D" in kinds) == (not depthwise), kinds
+
+
+def test_single_channel_conv_config_round_trip_and_refusals():
+    layer = SingleChannelConv2D(7, strides=2, padding="same", activation="tanh", name="out")
+    config = layer.get_config()
+    assert config["filters"] == 1 and config["kernel_size"] == (7, 7)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(again) is SingleChannelConv2D and again.get_config() == config
+    with pytest.raises(ValueError, match="filters must be 1; got 3"):
+        SingleChannelConv2D(7, filters=3)
+    with pytest.raises(ValueError, match="groups must be 1; got 2"):
+        SingleChannelConv2D(7, groups=2)
+
+
 # ----- networks ---------------------------------------------------------------------------
 def without_instance_norm(model):
     """The same convolutions (shared weights) with every instance normalization removed."""
@@ -288,6 +393,13 @@ def test_network_output_shapes(image_shape):
         assert tuple(back.shape) == (2, h // 4, w // 4, 8)
         assert tuple(unit[f"decoder_{domain}"](back).shape) == (2, h, w, c)
         assert tuple(unit[f"discriminator_{domain}"](x).shape) == (2, h // 4, w // 4, 1)
+    # one-channel outputs (every discriminator's verdicts, the generators' grey images) are
+    # SingleChannelConv2D; a colour generator ends in Keras' Conv2D
+    for network in [cyc["discriminator_x"], unit["discriminator_y"],
+                    *([cyc["generator_xy"], unit["decoder_x"]] if c == 1 else [])]:
+        assert type(network.layers[-1]) is SingleChannelConv2D, network.name
+    if c != 1:
+        assert type(cyc["generator_xy"].layers[-1]) is keras.layers.Conv2D
     # the two domains' fronts are distinct networks; the shared parts are one each
     assert unit["encoder_x"] is not unit["encoder_y"]
     assert unit["decoder_x"] is not unit["decoder_y"]
